@@ -1,0 +1,176 @@
+/* ann_internal.h - what libann's source files share.  Not installed. */
+#ifndef ANN_INTERNAL_H
+#define ANN_INTERNAL_H
+
+#include "ann.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ANN__MSG_LEN 256
+#define ANN__BLAS_INT_MAX 2147483647u
+
+/* ---- settings ---------------------------------------------------------- */
+typedef struct ann__settings {
+    double learning_rate;
+    size_t batch_size;
+    size_t epochs;
+    int shuffle;
+    uint64_t seed;
+    int loss;
+    int init;
+    double leaky_slope;
+    int precision;
+    int optimizer;
+    double momentum;
+    int nesterov;
+    double beta1, beta2, epsilon;
+    double l2;
+    double lr_decay;
+    double validation_fraction;
+    size_t patience;
+} ann__settings;
+
+/* ---- the model --------------------------------------------------------- */
+struct ann {
+    size_t n_inputs;
+    size_t n_layers;
+    size_t *units;           /* n_layers */
+    size_t *fan_in;          /* n_layers */
+    ann_activation *acts;    /* n_layers */
+    size_t *w_off, *b_off;   /* element offsets of W_l and b_l in params */
+    size_t n_params;         /* total elements */
+    size_t max_width;        /* max(n_inputs, units[*]) */
+
+    /* One contiguous block, W_0 b_0 W_1 b_1 ..., in the model's precision
+     * (double or float).  Contiguity makes the optimizer one loop, the
+     * snapshot one memcpy and a gradient one reduction buffer. */
+    void *params;
+    void *opt_m;             /* momentum velocity / Adam first moment, or NULL */
+    void *opt_v;             /* Adam second moment, or NULL */
+    uint64_t steps;          /* optimizer steps since reset */
+    uint64_t decay_epochs;   /* epochs counted for learning-rate decay */
+
+    ann__settings s;
+    uint64_t rng[4];         /* xoshiro256** state */
+
+    /* results of the last fit */
+    size_t epochs_run;
+    double train_loss, val_loss;
+    size_t best_epoch;
+
+    ann_progress_fn progress;
+    void *progress_user;
+
+    /* -1: a mutating call holds it; n >= 0: n const calls inside. */
+    atomic_int state;
+    char msg[ANN__MSG_LEN];
+};
+
+static inline size_t ann__elem_size(int precision)
+{
+    return precision == ANN_PRECISION_F32 ? sizeof(float) : sizeof(double);
+}
+
+/* ---- errors (error.c) -------------------------------------------------- */
+/* Record a failure for `model` (may be NULL; const calls pass mutable=0 so
+ * only the thread's record is written) and return `st`. */
+ann_status ann__fail(const ann *model, int mutating, ann_status st,
+                     const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* ---- handle guards (lifecycle.c) --------------------------------------- */
+ann_status ann__lock_mut(ann *model);     /* ANN_ERR_BUSY if in use */
+void ann__unlock_mut(ann *model);
+ann_status ann__lock_const(const ann *model);
+void ann__unlock_const(const ann *model);
+
+/* ---- settings (params.c) ----------------------------------------------- */
+void ann__settings_default(ann__settings *s);
+
+/* ---- rng (rng.c) ------------------------------------------------------- */
+void ann__rng_seed(uint64_t st[4], uint64_t seed);
+uint64_t ann__rng_next(uint64_t st[4]);
+double ann__rng_uniform(uint64_t st[4]);       /* [0, 1) */
+double ann__rng_normal(uint64_t st[4]);        /* N(0, 1) */
+size_t ann__rng_below(uint64_t st[4], size_t n); /* [0, n), unbiased */
+void ann__shuffle(uint64_t st[4], size_t *idx, size_t n);
+
+/* ---- lifecycle helpers (lifecycle.c) ----------------------------------- */
+void ann__draw_weights(ann *model);
+int ann__alloc_opt_state(ann *model);    /* 0 ok, -1 OOM; state zeroed */
+
+/* ---- BLAS adapter (blas.c: the only file that includes cblas.h) -------- */
+void ann__blas_enter(void);   /* bounds concurrent BLAS users */
+void ann__blas_leave(void);
+/* C(MxN) = alpha * op(A) op(B) + beta * C, row-major. */
+void ann__dgemm(int transA, int transB, size_t M, size_t N, size_t K,
+                double alpha, const double *A, size_t lda, const double *B,
+                size_t ldb, double beta, double *C, size_t ldc);
+void ann__sgemm(int transA, int transB, size_t M, size_t N, size_t K,
+                float alpha, const float *A, size_t lda, const float *B,
+                size_t ldb, float beta, float *C, size_t ldc);
+/* y = alpha * op(A) x + beta * y, A is MxN row-major. */
+void ann__dgemv(int transA, size_t M, size_t N, double alpha, const double *A,
+                size_t lda, const double *x, double beta, double *y);
+void ann__sgemv(int transA, size_t M, size_t N, float alpha, const float *A,
+                size_t lda, const float *x, float beta, float *y);
+
+/* ---- engine (engine.c, instantiated per precision) --------------------- */
+
+/* Where one batch's rows come from: a caller matrix of targets or labels. */
+typedef struct ann__batch_src {
+    const double *X;
+    const double *Y;          /* or NULL with labels */
+    const int32_t *labels;    /* or NULL */
+    const size_t *idx;        /* row indices, or NULL = consecutive rows */
+} ann__batch_src;
+
+/* Work buffers for batches of up to `cap` rows, allocated once. */
+typedef struct ann__ws {
+    size_t cap;
+    void *x, *y;              /* cap x n_inputs, cap x n_outputs */
+    void **a;                 /* per layer: cap x units[l] */
+    void *z_out;              /* cap x n_outputs (pre-activation output) */
+    void *d0, *d1;            /* cap x max_width deltas */
+    void *grad;               /* n_params (training only) */
+    void *block;              /* the single allocation */
+} ann__ws;
+
+int ann__ws_init(ann__ws *ws, const ann *model, size_t cap, int training);
+void ann__ws_free(ann__ws *ws);
+
+/* Rows [start, start+count) of src (through idx) as batch matrices in the
+ * model's precision: *xp (count x n_inputs), *yp (count x n_outputs).
+ * They point into ws, or straight into the caller's arrays when no
+ * conversion or reordering is needed. */
+void ann__gather(const ann *m, ann__ws *ws, const ann__batch_src *src,
+                 size_t start, size_t count, const void **xp, const void **yp);
+/* Forward B rows of x.  Returns the output matrix (B x n_out, in ws). */
+const void *ann__forward(const ann *m, ann__ws *ws, const void *x, size_t B);
+/* Sum over the B rows of the per-row loss against y (after forward). */
+double ann__loss_sum(const ann *m, const ann__ws *ws, const void *y, size_t B);
+/* Gradient of the mean loss of the B rows into ws->grad, L2 included
+ * (after forward on the same x). */
+void ann__backward(const ann *m, ann__ws *ws, const void *x, const void *y, size_t B);
+/* Apply one optimizer step from ws->grad with learning rate lr.  Returns 0,
+ * or -1 if a new weight or state value is non-finite (the model is then
+ * partially updated; the caller restores it). */
+int ann__update(ann *m, const ann__ws *ws, double lr);
+/* Copy the B x n_out outputs into a double matrix. */
+void ann__store_output(const ann *m, const void *out, size_t B, double *Y);
+
+/* Precision-independent parameter access. */
+double ann__param_get(const ann *m, size_t i);
+void ann__param_set(ann *m, size_t i, double v);
+
+/* ---- validation helpers (train.c) -------------------------------------- */
+ann_status ann__check_matrix(const ann *m, int mutating, const char *name,
+                             const double *A, size_t rows, size_t cols);
+
+#endif

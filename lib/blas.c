@@ -1,0 +1,83 @@
+/* blas.c - the BLAS adapter: the only file that includes cblas.h.
+ *
+ * Every argument reaching here has been validated by the caller (sizes fit
+ * in BLAS's int, pointers valid): OpenBLAS's xerbla prints and CBLAS's may
+ * exit, so it must never run. */
+#include "ann_internal.h"
+
+#include <cblas.h>
+#include <pthread.h>
+
+/* ---- the concurrency gate ----------------------------------------------
+ * OpenBLAS keeps a fixed table of per-thread work buffers; about 150
+ * threads inside it at once exhaust it and the process dies ("too many
+ * memory regions").  libann lets at most ANN__BLAS_SLOTS of its callers in
+ * at a time; the rest wait.  The uncontended path is one atomic add, which
+ * matters for one-row predictions that take well under a microsecond. */
+#define ANN__BLAS_SLOTS 32
+
+static atomic_int active;
+static atomic_int waiters;
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+
+void ann__blas_enter(void)
+{
+    if (atomic_fetch_add(&active, 1) < ANN__BLAS_SLOTS)
+        return;
+    atomic_fetch_sub(&active, 1);
+    pthread_mutex_lock(&gate_mu);
+    atomic_fetch_add(&waiters, 1);
+    for (;;) {
+        int cur = atomic_load(&active);
+        if (cur < ANN__BLAS_SLOTS && atomic_compare_exchange_strong(&active, &cur, cur + 1))
+            break;
+        if (cur >= ANN__BLAS_SLOTS)
+            pthread_cond_wait(&gate_cv, &gate_mu);
+    }
+    atomic_fetch_sub(&waiters, 1);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+void ann__blas_leave(void)
+{
+    atomic_fetch_sub(&active, 1);
+    if (atomic_load(&waiters) > 0) {
+        pthread_mutex_lock(&gate_mu);
+        pthread_cond_broadcast(&gate_cv);
+        pthread_mutex_unlock(&gate_mu);
+    }
+}
+
+/* ---- products ------------------------------------------------------------ */
+static inline enum CBLAS_TRANSPOSE tr(int t) { return t ? CblasTrans : CblasNoTrans; }
+
+void ann__dgemm(int ta, int tb, size_t M, size_t N, size_t K, double alpha,
+                const double *A, size_t lda, const double *B, size_t ldb,
+                double beta, double *C, size_t ldc)
+{
+    cblas_dgemm(CblasRowMajor, tr(ta), tr(tb), (blasint)M, (blasint)N, (blasint)K,
+                alpha, A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
+}
+
+void ann__sgemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
+                const float *A, size_t lda, const float *B, size_t ldb,
+                float beta, float *C, size_t ldc)
+{
+    cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), (blasint)M, (blasint)N, (blasint)K,
+                alpha, A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
+}
+
+void ann__dgemv(int ta, size_t M, size_t N, double alpha, const double *A,
+                size_t lda, const double *x, double beta, double *y)
+{
+    cblas_dgemv(CblasRowMajor, tr(ta), (blasint)M, (blasint)N, alpha, A,
+                (blasint)lda, x, 1, beta, y, 1);
+}
+
+void ann__sgemv(int ta, size_t M, size_t N, float alpha, const float *A,
+                size_t lda, const float *x, float beta, float *y)
+{
+    cblas_sgemv(CblasRowMajor, tr(ta), (blasint)M, (blasint)N, alpha, A,
+                (blasint)lda, x, 1, beta, y, 1);
+}

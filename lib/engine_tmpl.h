@@ -1,0 +1,398 @@
+/* engine_tmpl.h - forward, backward and update kernels, written once and
+ * instantiated for double and float by engine.c (FFTW's trick: one source,
+ * a precision macro).  Expects T, SFX(name), GEMM, GEMV, EXP, LOG1P, TANH,
+ * SQRT.  No include guard on purpose. */
+
+/* Products smaller than this many weights (units x fan_in) are done in
+ * plain loops: below it, a BLAS call's fixed overhead (argument checks,
+ * dispatch, threading decision) costs more than the arithmetic.  Measured
+ * with bench/ on the tiny regression net. */
+#ifndef ANN__DIRECT_MAX
+#define ANN__DIRECT_MAX 4096
+#endif
+
+/* Z (B x u) = X (B x fan) * W^T,  W is u x fan. */
+static void SFX(mm_xwt)(size_t B, size_t u, size_t fan, const T *restrict X,
+                        const T *restrict W, T *restrict Z)
+{
+    if (u * fan <= ANN__DIRECT_MAX) {
+        for (size_t r = 0; r < B; r++) {
+            const T *x = X + r * fan;
+            for (size_t j = 0; j < u; j++) {
+                const T *w = W + j * fan;
+                T s = 0;
+                for (size_t k = 0; k < fan; k++)
+                    s += x[k] * w[k];
+                Z[r * u + j] = s;
+            }
+        }
+    } else if (B == 1) {
+        GEMV(0, u, fan, 1, W, fan, X, 0, Z);
+    } else {
+        GEMM(0, 1, B, u, fan, 1, X, fan, W, fan, 0, Z, u);
+    }
+}
+
+/* dW (u x fan) = D^T (u x B) * A (B x fan). */
+static void SFX(mm_dta)(size_t B, size_t u, size_t fan, const T *restrict D,
+                        const T *restrict A, T *restrict dW)
+{
+    if (B == 1 || u * fan <= ANN__DIRECT_MAX) {
+        /* An outer product per row: a GER without BLAS's call overhead. */
+        for (size_t j = 0; j < u; j++) {
+            T *g = dW + j * fan;
+            const T d0 = D[j];
+            for (size_t k = 0; k < fan; k++)
+                g[k] = d0 * A[k];
+        }
+        for (size_t r = 1; r < B; r++) {
+            const T *a = A + r * fan;
+            for (size_t j = 0; j < u; j++) {
+                T *g = dW + j * fan;
+                const T d = D[r * u + j];
+                for (size_t k = 0; k < fan; k++)
+                    g[k] += d * a[k];
+            }
+        }
+    } else {
+        GEMM(1, 0, u, fan, B, 1, D, u, A, fan, 0, dW, fan);
+    }
+}
+
+/* P (B x fan) = D (B x u) * W (u x fan). */
+static void SFX(mm_dw)(size_t B, size_t u, size_t fan, const T *restrict D,
+                       const T *restrict W, T *restrict P)
+{
+    if (u * fan <= ANN__DIRECT_MAX) {
+        for (size_t r = 0; r < B; r++) {
+            T *p = P + r * fan;
+            const T *d = D + r * u;
+            for (size_t k = 0; k < fan; k++)
+                p[k] = d[0] * W[k];
+            for (size_t j = 1; j < u; j++) {
+                const T *w = W + j * fan;
+                const T dj = d[j];
+                for (size_t k = 0; k < fan; k++)
+                    p[k] += dj * w[k];
+            }
+        }
+    } else if (B == 1) {
+        GEMV(1, u, fan, 1, W, fan, D, 0, P);
+    } else {
+        GEMM(0, 0, B, fan, u, 1, D, u, W, fan, 0, P, fan);
+    }
+}
+
+static inline T SFX(sigmoid)(T v)
+{
+    /* Never exponentiates a positive number: finite for any finite v. */
+    if (v >= 0)
+        return (T)1 / ((T)1 + EXP(-v));
+    T e = EXP(v);
+    return e / ((T)1 + e);
+}
+
+/* Add the bias and apply the activation to a B x u block in place; when zc
+ * is non-NULL also keep the pre-activation values there (the output layer
+ * needs them for a stable cross-entropy). */
+static void SFX(bias_act)(ann_activation act, T slope, size_t B, size_t u,
+                          const T *restrict b, T *restrict Z, T *restrict zc)
+{
+    size_t n = B * u;
+    for (size_t r = 0; r < B; r++)
+        for (size_t j = 0; j < u; j++)
+            Z[r * u + j] += b[j];
+    if (zc)
+        memcpy(zc, Z, n * sizeof(T));
+    switch (act) {
+    case ANN_ACT_IDENTITY:
+        break;
+    case ANN_ACT_STEP:
+        for (size_t i = 0; i < n; i++)
+            Z[i] = Z[i] > 0 ? (T)1 : (T)0;
+        break;
+    case ANN_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            Z[i] = SFX(sigmoid)(Z[i]);
+        break;
+    case ANN_ACT_TANH:
+        for (size_t i = 0; i < n; i++)
+            Z[i] = TANH(Z[i]);
+        break;
+    case ANN_ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            Z[i] = Z[i] > 0 ? Z[i] : (T)0;
+        break;
+    case ANN_ACT_LEAKY_RELU:
+        for (size_t i = 0; i < n; i++)
+            Z[i] = Z[i] > 0 ? Z[i] : slope * Z[i];
+        break;
+    case ANN_ACT_SOFTMAX:
+        for (size_t r = 0; r < B; r++) {
+            T *z = Z + r * u;
+            T mx = z[0];
+            for (size_t j = 1; j < u; j++)
+                mx = z[j] > mx ? z[j] : mx;
+            T s = 0;
+            for (size_t j = 0; j < u; j++) {
+                /* z - mx <= 0; with |z| up to 1e300 the difference stays
+                 * finite in double (and rounds to -inf harmlessly in float). */
+                z[j] = EXP(z[j] - mx);
+                s += z[j];
+            }
+            T inv = (T)1 / s;
+            for (size_t j = 0; j < u; j++)
+                z[j] *= inv;
+        }
+        break;
+    }
+}
+
+/* D *= f'(.) expressed through the activation's output A (every activation
+ * here allows it, which saves keeping Z for hidden layers). */
+static void SFX(mul_deriv)(ann_activation act, T slope, size_t n,
+                           const T *restrict A, T *restrict D)
+{
+    switch (act) {
+    case ANN_ACT_IDENTITY:
+    case ANN_ACT_STEP: /* straight-through: derivative taken as 1 */
+    case ANN_ACT_SOFTMAX: /* never hidden; output handled separately */
+        break;
+    case ANN_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            D[i] *= A[i] * ((T)1 - A[i]);
+        break;
+    case ANN_ACT_TANH:
+        for (size_t i = 0; i < n; i++)
+            D[i] *= (T)1 - A[i] * A[i];
+        break;
+    case ANN_ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            D[i] = A[i] > 0 ? D[i] : (T)0;
+        break;
+    case ANN_ACT_LEAKY_RELU:
+        for (size_t i = 0; i < n; i++)
+            D[i] = A[i] > 0 ? D[i] : slope * D[i];
+        break;
+    }
+}
+
+static void SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
+                        size_t start, size_t count, const void **xp,
+                        const void **yp)
+{
+    size_t n_in = m->n_inputs, n_out = m->units[m->n_layers - 1];
+    T *x = ws->x, *y = ws->y;
+    /* Consecutive double rows are used in place: no copy at all. */
+    int direct = sizeof(T) == sizeof(double) && !src->idx;
+    *xp = direct ? (const void *)(src->X + start * n_in) : (const void *)x;
+    *yp = direct && src->Y ? (const void *)(src->Y + start * n_out) : (const void *)y;
+    for (size_t r = 0; r < count; r++) {
+        size_t row = src->idx ? src->idx[start + r] : start + r;
+        if (!direct) {
+            const double *xr = src->X + row * n_in;
+            for (size_t j = 0; j < n_in; j++)
+                x[r * n_in + j] = (T)xr[j];
+            if (src->Y) {
+                const double *yr = src->Y + row * n_out;
+                for (size_t k = 0; k < n_out; k++)
+                    y[r * n_out + k] = (T)yr[k];
+            }
+        }
+        if (src->labels) {
+            int32_t lab = src->labels[row];
+            if (n_out == 1) {
+                y[r] = (T)lab;
+            } else {
+                for (size_t k = 0; k < n_out; k++)
+                    y[r * n_out + k] = 0;
+                y[r * n_out + (size_t)lab] = 1;
+            }
+        }
+    }
+}
+
+static const T *SFX(forward)(const ann *m, ann__ws *ws, const T *x, size_t B)
+{
+    const T *params = m->params;
+    const T *in = x;
+    T slope = (T)m->s.leaky_slope;
+    for (size_t l = 0; l < m->n_layers; l++) {
+        size_t u = m->units[l], fan = m->fan_in[l];
+        T *out = ws->a[l];
+        SFX(mm_xwt)(B, u, fan, in, params + m->w_off[l], out);
+        SFX(bias_act)(m->acts[l], slope, B, u, params + m->b_off[l], out,
+                      l + 1 == m->n_layers ? (T *)ws->z_out : NULL);
+        in = out;
+    }
+    return ws->a[m->n_layers - 1];
+}
+
+static double SFX(loss_sum)(const ann *m, const ann__ws *ws, const T *y, size_t B)
+{
+    size_t L = m->n_layers, n_out = m->units[L - 1];
+    const T *yh = ws->a[L - 1];
+    const T *z = ws->z_out;
+    double total = 0;
+    if (m->s.loss == ANN_LOSS_SQUARED_ERROR) {
+        for (size_t i = 0; i < B * n_out; i++) {
+            double d = (double)y[i] - (double)yh[i];
+            total += 0.5 * d * d;
+        }
+    } else if (m->acts[L - 1] == ANN_ACT_SOFTMAX) {
+        /* -sum y_k log softmax(z)_k with log-sum-exp: no log(0). */
+        for (size_t r = 0; r < B; r++) {
+            const T *zr = z + r * n_out;
+            const T *yr = y + r * n_out;
+            double mx = zr[0], s = 0;
+            for (size_t k = 1; k < n_out; k++)
+                mx = zr[k] > mx ? zr[k] : mx;
+            for (size_t k = 0; k < n_out; k++)
+                s += exp((double)zr[k] - mx);
+            double lse = mx + log(s);
+            for (size_t k = 0; k < n_out; k++)
+                if (yr[k] != 0)
+                    total -= (double)yr[k] * ((double)zr[k] - lse);
+        }
+    } else {
+        /* Binary cross-entropy from logits: max(z,0) - y z + log1p(e^-|z|). */
+        for (size_t i = 0; i < B * n_out; i++) {
+            double zi = z[i], yi = y[i];
+            total += (zi > 0 ? zi : 0) - yi * zi + log1p(exp(-fabs(zi)));
+        }
+    }
+    return total;
+}
+
+static void SFX(backward)(const ann *m, ann__ws *ws, const T *x, const T *y, size_t B)
+{
+    size_t L = m->n_layers, n_out = m->units[L - 1];
+    const T *params = m->params;
+    T *grad = ws->grad;
+    T slope = (T)m->s.leaky_slope;
+    T invB = (T)1 / (T)B;
+    T l2 = (T)m->s.l2;
+    T *D = ws->d0, *Dn = ws->d1;
+    const T *yh = ws->a[L - 1];
+    ann_activation oact = m->acts[L - 1];
+
+    /* Output delta, already divided by B (the loss is a mean). */
+    if (m->s.loss == ANN_LOSS_CROSS_ENTROPY && oact == ANN_ACT_SOFTMAX) {
+        /* d/dz of -sum y log softmax(z) = softmax(z) * sum(y) - y: exact for
+         * targets that do not sum to one. */
+        for (size_t r = 0; r < B; r++) {
+            T sy = 0;
+            for (size_t k = 0; k < n_out; k++)
+                sy += y[r * n_out + k];
+            for (size_t k = 0; k < n_out; k++)
+                D[r * n_out + k] = (yh[r * n_out + k] * sy - y[r * n_out + k]) * invB;
+        }
+    } else if (m->s.loss == ANN_LOSS_CROSS_ENTROPY) { /* sigmoid output */
+        for (size_t i = 0; i < B * n_out; i++)
+            D[i] = (yh[i] - y[i]) * invB;
+    } else {
+        for (size_t i = 0; i < B * n_out; i++)
+            D[i] = (yh[i] - y[i]) * invB;
+        if (oact == ANN_ACT_SOFTMAX) {
+            /* Through the softmax Jacobian: s_i (g_i - sum_j g_j s_j). */
+            for (size_t r = 0; r < B; r++) {
+                T *g = D + r * n_out;
+                const T *s = yh + r * n_out;
+                T dot = 0;
+                for (size_t k = 0; k < n_out; k++)
+                    dot += g[k] * s[k];
+                for (size_t k = 0; k < n_out; k++)
+                    g[k] = s[k] * (g[k] - dot);
+            }
+        } else {
+            SFX(mul_deriv)(oact, slope, B * n_out, yh, D);
+        }
+    }
+
+    for (size_t l = L; l-- > 0;) {
+        size_t u = m->units[l], fan = m->fan_in[l];
+        const T *prev = l > 0 ? (const T *)ws->a[l - 1] : x;
+        const T *W = params + m->w_off[l];
+        T *dW = grad + m->w_off[l];
+        T *db = grad + m->b_off[l];
+        SFX(mm_dta)(B, u, fan, D, prev, dW);
+        for (size_t j = 0; j < u; j++)
+            db[j] = D[j];
+        for (size_t r = 1; r < B; r++)
+            for (size_t j = 0; j < u; j++)
+                db[j] += D[r * u + j];
+        if (l2 != 0)
+            for (size_t i = 0; i < u * fan; i++)
+                dW[i] += l2 * W[i];
+        if (l > 0) {
+            /* The input gradient of layer 0 is never needed: skipped. */
+            SFX(mm_dw)(B, u, fan, D, W, Dn);
+            SFX(mul_deriv)(m->acts[l - 1], slope, B * fan, prev, Dn);
+            T *t = D;
+            D = Dn;
+            Dn = t;
+        }
+    }
+}
+
+static int SFX(update)(ann *m, const ann__ws *ws, double lr_d)
+{
+    size_t P = m->n_params;
+    T *restrict w = m->params;
+    const T *restrict g = ws->grad;
+    T lr = (T)lr_d;
+    /* x * 0 is 0 for finite x and NaN otherwise: a branch-free check that
+     * vectorises with the update itself. */
+    T check = 0;
+    m->steps++;
+    switch (m->s.optimizer) {
+    case ANN_OPTIMIZER_MOMENTUM: {
+        T *restrict v = m->opt_m;
+        T mu = (T)m->s.momentum;
+        if (m->s.nesterov) {
+            for (size_t i = 0; i < P; i++) {
+                v[i] = mu * v[i] + g[i];
+                w[i] -= lr * (g[i] + mu * v[i]);
+                check += w[i] * 0 + v[i] * 0;
+            }
+        } else {
+            for (size_t i = 0; i < P; i++) {
+                v[i] = mu * v[i] + g[i];
+                w[i] -= lr * v[i];
+                check += w[i] * 0 + v[i] * 0;
+            }
+        }
+        break;
+    }
+    case ANN_OPTIMIZER_ADAM: {
+        T *restrict mo = m->opt_m, *restrict ve = m->opt_v;
+        double t = (double)m->steps;
+        T b1 = (T)m->s.beta1, b2 = (T)m->s.beta2, eps = (T)m->s.epsilon;
+        T bc1 = (T)(1.0 - pow(m->s.beta1, t));
+        T bc2 = (T)(1.0 - pow(m->s.beta2, t));
+        T step = lr / bc1;
+        T isb2 = (T)1 / SQRT(bc2);
+        for (size_t i = 0; i < P; i++) {
+            mo[i] = b1 * mo[i] + ((T)1 - b1) * g[i];
+            ve[i] = b2 * ve[i] + ((T)1 - b2) * g[i] * g[i];
+            w[i] -= step * mo[i] / (SQRT(ve[i]) * isb2 + eps);
+            check += w[i] * 0 + ve[i] * 0;
+        }
+        break;
+    }
+    default:
+        for (size_t i = 0; i < P; i++) {
+            w[i] -= lr * g[i];
+            check += w[i] * 0;
+        }
+    }
+    return check == 0 ? 0 : -1;
+}
+
+static void SFX(store_output)(const ann *m, const void *out, size_t B, double *Y)
+{
+    const T *o = out;
+    size_t n = B * m->units[m->n_layers - 1];
+    for (size_t i = 0; i < n; i++)
+        Y[i] = (double)o[i];
+}
