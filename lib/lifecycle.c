@@ -348,18 +348,6 @@ static ann_status set_weights_locked(ann *m, size_t layer, const double *W, cons
         if (st != ANN_OK)
             return st;
     }
-    if (m->s.precision == ANN_PRECISION_F32) {
-        /* A finite double may still overflow float. */
-        for (size_t i = 0; W && i < u * fan; i++)
-            if (fabs(W[i]) > 3.4028234663852886e38)
-                return ann__fail(m, 1, ANN_ERR_NON_FINITE,
-                                 "ann_set_weights: W[%zu][%zu] overflows float32",
-                                 i / fan, i % fan);
-        for (size_t i = 0; b && i < u; i++)
-            if (fabs(b[i]) > 3.4028234663852886e38)
-                return ann__fail(m, 1, ANN_ERR_NON_FINITE,
-                                 "ann_set_weights: b[%zu] overflows float32", i);
-    }
     for (size_t i = 0; W && i < u * fan; i++)
         ann__param_set(m, m->w_off[layer] + i, W[i]);
     for (size_t i = 0; b && i < u; i++)

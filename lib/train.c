@@ -2,6 +2,7 @@
  * rollback, one-batch steps. */
 #include "ann_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +16,26 @@ ann_status ann__check_matrix(const ann *m, int mutating, const char *name,
     double acc = 0;
     for (size_t i = 0; i < n; i++)
         acc += A[i] * 0.0;
-    if (acc == 0.0)
-        return ANN_OK;
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(A[i]))
-            return ann__fail(m, mutating, ANN_ERR_NON_FINITE,
-                             "%s[%zu][%zu] is %s", name, i / cols, i % cols,
-                             isnan(A[i]) ? "NaN" : "infinite");
+    if (acc != 0.0) {
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(A[i]))
+                return ann__fail(m, mutating, ANN_ERR_NON_FINITE,
+                                 "%s[%zu][%zu] is %s", name, i / cols, i % cols,
+                                 isnan(A[i]) ? "NaN" : "infinite");
+    }
+    if (m && m->s.precision == ANN_PRECISION_F32) {
+        /* Converting a double beyond FLT_MAX to float is undefined in C
+         * and inf in practice: refuse it rather than train on inf. */
+        double mx = 0;
+        for (size_t i = 0; i < n; i++)
+            mx = fabs(A[i]) > mx ? fabs(A[i]) : mx;
+        if (mx > FLT_MAX)
+            for (size_t i = 0; i < n; i++)
+                if (fabs(A[i]) > FLT_MAX)
+                    return ann__fail(m, mutating, ANN_ERR_NON_FINITE,
+                                     "%s[%zu][%zu] = %g overflows float32", name,
+                                     i / cols, i % cols, A[i]);
+    }
     return ANN_OK;
 }
 
