@@ -206,9 +206,12 @@ typedef enum ann_param {
                                       counted over the handle's life) the
                                       rate is lr / (1 + decay*e) */
     /* 400..499: validation and early stopping */
-    ANN_PARAM_VALIDATION_FRACTION = 400, /* 0, [0, 0.9]: hold out this
-                                      fraction of rows (the tail of one
-                                      seeded shuffle, fixed for the fit) */
+    ANN_PARAM_VALIDATION_FRACTION = 400, /* 0, [0, 0.9]: hold out
+                                      floor(fraction * n_rows) rows: the
+                                      tail of a permutation drawn from
+                                      ANN_PARAM_SEED alone (the last rows
+                                      when shuffle is off), so every fit of
+                                      the same data holds out the same rows */
     ANN_PARAM_PATIENCE = 401,      /* 0, [0, 2^31-1]: with validation, stop
                                       after this many epochs without a new
                                       best validation loss and restore the
@@ -230,7 +233,9 @@ typedef enum ann_param {
 
 /* Per-epoch progress callback: epoch is 1-based within this fit; val_loss
  * is NaN without validation.  Return 0 to go on, non-zero to stop: the fit
- * then returns ANN_STOPPED with the weights as of this completed epoch. */
+ * then returns ANN_STOPPED with the weights as of this completed epoch.
+ * While it runs the handle is held by the fit: ann_get_param works (e.g.
+ * ANN_PARAM_EPOCHS_RUN), calls that need the handle return ANN_ERR_BUSY. */
 typedef int (*ann_progress_fn)(void *user, size_t epoch, double train_loss,
                                double val_loss);
 
@@ -298,7 +303,15 @@ ANN_API ann_status ann_set_progress(ann *model, ann_progress_fn fn, void *user);
 /* ---- training ---------------------------------------------------------- */
 
 /* Train on n_rows rows for ANN_PARAM_EPOCHS epochs, continuing from the
- * current weights and optimizer state (a warm start).  X: n_rows x
+ * current weights, optimizer state and generator (a warm start: two fits
+ * of E epochs give bitwise the weights of one fit of 2E epochs).
+ * Reproducibility: the same seed, data, parameters and call sequence give
+ * bitwise the same weights, whatever OPENBLAS_NUM_THREADS is (OpenBLAS
+ * splits GEMMs across threads without splitting the sums; tested with 1
+ * and 2 threads).  Not guaranteed across OpenBLAS versions, CPU kernels
+ * (OPENBLAS_CORETYPE) or precisions.  With validation and patience > 0,
+ * the best epoch's weights are restored at the end of the fit (whether it
+ * stopped early or ran all epochs); the optimizer state is not rewound.  X: n_rows x
  * n_inputs, Y: n_rows x n_outputs, row-major, finite; for cross-entropy Y
  * must lie in [0, 1].  With shuffle off, batch size >= n_rows (or 0), and
  * one epoch, this is exactly one gradient-descent step.

@@ -100,6 +100,7 @@ double ann__rng_uniform(uint64_t st[4]);       /* [0, 1) */
 double ann__rng_normal(uint64_t st[4]);        /* N(0, 1) */
 size_t ann__rng_below(uint64_t st[4], size_t n); /* [0, n), unbiased */
 void ann__shuffle(uint64_t st[4], size_t *idx, size_t n);
+void ann__sort_indices(size_t *idx, size_t n);
 
 /* ---- lifecycle helpers (lifecycle.c) ----------------------------------- */
 void ann__draw_weights(ann *model);

@@ -4,6 +4,7 @@
 #include "ann_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -71,3 +72,11 @@ void ann__shuffle(uint64_t st[4], size_t *idx, size_t n)
         idx[j] = t;
     }
 }
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+void ann__sort_indices(size_t *idx, size_t n) { qsort(idx, n, sizeof *idx, cmp_size); }

@@ -164,6 +164,7 @@ static ann_status fit_common(ann *m, const char *fn, const double *X,
     size_t *idx = malloc(n_rows * sizeof *idx);
     snapshot snap = {NULL, 0, 0, 0};
     void *best = NULL;
+    size_t *base = NULL;
     ann__ws ws = {0};
     int had_m = m->opt_m != NULL, had_v = m->opt_v != NULL;
     int wsr = ann__ws_init(&ws, m, B, 1);
@@ -181,10 +182,24 @@ static ann_status fit_common(ann *m, const char *fn, const double *X,
 
     for (size_t i = 0; i < n_rows; i++)
         idx[i] = i;
-    /* The held-out set: the tail of one seeded shuffle (or, with shuffle
-     * off, the literal last rows), fixed for this fit. */
-    if (n_val > 0 && s->shuffle)
-        ann__shuffle(m->rng, idx, n_rows);
+    /* The held-out set: the tail of a shuffle drawn from the seed alone
+     * (or, with shuffle off, the literal last rows).  Not from the running
+     * generator: every fit of the same data holds out the same rows, so a
+     * warm start never trains on what it validated on before.  The
+     * training rows are then kept in ascending order, so each epoch's
+     * order depends only on the generator state (fit(E) twice == fit(2E)). */
+    if (n_val > 0 && s->shuffle) {
+        uint64_t split_rng[4];
+        ann__rng_seed(split_rng, s->seed ^ 0x5bd1e9955bd1e995ull);
+        ann__shuffle(split_rng, idx, n_rows);
+        ann__sort_indices(idx, n_train);
+        ann__sort_indices(idx + n_train, n_val);
+        if (!(base = malloc(n_train * sizeof *base))) {
+            st = ann__fail(m, 1, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+            goto out;
+        }
+        memcpy(base, idx, n_train * sizeof *base);
+    }
     ann__batch_src src = {X, Y, labels, idx};
     /* Without shuffling the rows are consumed in order: skip the index
      * (and, for double models, the copy). */
@@ -197,8 +212,14 @@ static ann_status fit_common(ann *m, const char *fn, const double *X,
     size_t n_batches = (n_train + B - 1) / B;
     ann__blas_enter();
     for (size_t e = 1; e <= s->epochs; e++) {
-        if (s->shuffle)
+        if (s->shuffle) {
+            if (base)
+                memcpy(idx, base, n_train * sizeof *idx);
+            else
+                for (size_t i = 0; i < n_train; i++)
+                    idx[i] = i;
             ann__shuffle(m->rng, idx, n_train);
+        }
         snap_take(m, &snap);
         double lr = current_lr(m), total = 0;
         for (size_t bi = 0; bi < n_batches; bi++) {
@@ -271,6 +292,7 @@ out:
         if (!had_v) { free(m->opt_v); m->opt_v = NULL; }
     }
     free(idx);
+    free(base);
     free(snap.buf);
     free(best);
     ann__ws_free(&ws);
