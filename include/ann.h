@@ -369,6 +369,54 @@ ANN_API ann_status ann_get_weights(const ann *model, size_t layer, double *W,
 ANN_API ann_status ann_set_weights(ann *model, size_t layer, const double *W,
                                    const double *b);
 
+/* ---- array views (zero-copy access to callers' matrices) -------------- */
+
+/* Element types of an ann_matrix. */
+typedef enum ann_dtype {
+    ANN_DTYPE_F64 = 0, /* double */
+    ANN_DTYPE_F32 = 1  /* float */
+} ann_dtype;
+
+/* A view of a caller's matrix: element (i, j) is at
+ *   ((T *)data)[i * row_stride + j * col_stride],   T per dtype,
+ * strides in elements (not bytes) and possibly negative.  This covers
+ * row-major (row_stride = cols, col_stride = 1), column-major / Fortran /
+ * R (1, rows), transposed and sliced NumPy arrays (NumPy's byte strides
+ * divided by the item size) without copying.  The layout of this struct is
+ * frozen: it will never change (checked by tests/test_abi.c).  libann reads
+ * input views and writes output views only inside the call.
+ * Validation: data non-NULL, rows and cols > 0, dtype known, strides
+ * non-zero, the farthest element's offset must not overflow; an output
+ * view must not overlap itself (|col_stride| >= 1 and
+ * |row_stride| >= cols*|col_stride|, or the transposed condition). */
+typedef struct ann_matrix {
+    ann_dtype dtype;
+    size_t rows;
+    size_t cols;
+    ptrdiff_t row_stride;
+    ptrdiff_t col_stride;
+    void *data;
+} ann_matrix;
+
+/* The view forms of ann_fit, ann_fit_labels, ann_train_batch, ann_predict,
+ * ann_predict_labels and ann_evaluate: same semantics, statuses and
+ * results (bitwise equal to the double API on the same values; float32
+ * data are exact in double), with X (rows x n_inputs) and Y
+ * (rows x n_outputs) given as views; labels are a contiguous int32 array
+ * of X->rows entries.  A float32 model given float32 row-major data reads
+ * it in place.  @since 1.0 */
+ANN_API ann_status ann_fit_view(ann *model, const ann_matrix *X, const ann_matrix *Y);
+ANN_API ann_status ann_fit_labels_view(ann *model, const ann_matrix *X,
+                                       const int32_t *labels);
+ANN_API ann_status ann_train_batch_view(ann *model, const ann_matrix *X,
+                                        const ann_matrix *Y);
+ANN_API ann_status ann_predict_view(const ann *model, const ann_matrix *X,
+                                    ann_matrix *Y);
+ANN_API ann_status ann_predict_labels_view(const ann *model, const ann_matrix *X,
+                                           int32_t *labels);
+ANN_API ann_status ann_evaluate_view(const ann *model, const ann_matrix *X,
+                                     const ann_matrix *Y, double *loss);
+
 /* ---- utilities --------------------------------------------------------- */
 
 /* The message of the last failure: for model != NULL, the last failure of

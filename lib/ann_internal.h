@@ -124,10 +124,33 @@ void ann__sgemv(int transA, size_t M, size_t N, float alpha, const float *A,
 
 /* ---- engine (engine.c, instantiated per precision) --------------------- */
 
-/* Where one batch's rows come from: a caller matrix of targets or labels. */
+/* A validated view of a caller matrix (see ann_matrix). */
+typedef struct ann__view {
+    int dtype;                /* ANN_DTYPE_* */
+    size_t rows, cols;
+    ptrdiff_t rs, cs;         /* strides in elements */
+    const void *data;
+} ann__view;
+
+/* A contiguous row-major double matrix as a view. */
+static inline ann__view ann__dense(const double *A, size_t rows, size_t cols)
+{
+    ann__view v = {ANN_DTYPE_F64, rows, cols, (ptrdiff_t)cols, 1, A};
+    return v;
+}
+
+static inline double ann__view_get(const ann__view *v, size_t i, size_t j)
+{
+    ptrdiff_t off = (ptrdiff_t)i * v->rs + (ptrdiff_t)j * v->cs;
+    return v->dtype == ANN_DTYPE_F32 ? (double)((const float *)v->data)[off]
+                                     : ((const double *)v->data)[off];
+}
+
+/* Where one batch's rows come from: caller views of inputs and targets or
+ * labels, optionally through a row index. */
 typedef struct ann__batch_src {
-    const double *X;
-    const double *Y;          /* or NULL with labels */
+    const ann__view *X;
+    const ann__view *Y;       /* or NULL with labels / for prediction */
     const int32_t *labels;    /* or NULL */
     const size_t *idx;        /* row indices, or NULL = consecutive rows */
 } ann__batch_src;
@@ -163,14 +186,29 @@ void ann__backward(const ann *m, ann__ws *ws, const void *x, const void *y, size
  * or -1 if a new weight or state value is non-finite (the model is then
  * partially updated; the caller restores it). */
 int ann__update(ann *m, const ann__ws *ws, double lr);
-/* Copy the B x n_out outputs into a double matrix. */
-void ann__store_output(const ann *m, const void *out, size_t B, double *Y);
+/* Copy the B x n_out outputs into rows [start, start+B) of a view (whose
+ * data is writable: it came from an output ann_matrix). */
+void ann__store_output(const ann *m, const void *out, size_t B, const ann__view *Y,
+                       size_t start);
 
 /* Precision-independent parameter access. */
 double ann__param_get(const ann *m, size_t i);
 void ann__param_set(ann *m, size_t i, double v);
 
-/* ---- validation helpers (train.c) -------------------------------------- */
+/* ---- views and data checks (view.c) ------------------------------------ */
+/* Validate a public ann_matrix for a call: shape (cols must equal
+ * want_cols, rows must equal want_rows unless it is 0), dtype, strides,
+ * offset overflow, self-overlap for outputs. */
+ann_status ann__view_from(const ann *m, int mutating, const char *fn, const char *name,
+                          const ann_matrix *M, size_t want_rows, size_t want_cols,
+                          int output, ann__view *out);
+/* NaN/Inf anywhere (message names row and column), and for float32 models
+ * values beyond float's range. */
+ann_status ann__check_view(const ann *m, int mutating, const char *name, const ann__view *v);
+/* Cross-entropy targets in [0, 1]. */
+ann_status ann__check_unit_range(const ann *m, int mutating, const char *fn,
+                                 const char *name, const ann__view *v);
+/* Contiguous double matrix: the two above on a dense view. */
 ann_status ann__check_matrix(const ann *m, int mutating, const char *name,
                              const double *A, size_t rows, size_t cols);
 

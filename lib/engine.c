@@ -142,12 +142,13 @@ int ann__update(ann *m, const ann__ws *ws, double lr)
     return F32(m) ? update_f(m, ws, lr) : update_d(m, ws, lr);
 }
 
-void ann__store_output(const ann *m, const void *out, size_t B, double *Y)
+void ann__store_output(const ann *m, const void *out, size_t B, const ann__view *Y,
+                       size_t start)
 {
     if (F32(m))
-        store_output_f(m, out, B, Y);
+        store_output_f(m, out, B, Y, start);
     else
-        store_output_d(m, out, B, Y);
+        store_output_d(m, out, B, Y, start);
 }
 
 double ann__param_get(const ann *m, size_t i)

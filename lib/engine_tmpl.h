@@ -177,28 +177,52 @@ static void SFX(mul_deriv)(ann_activation act, T slope, size_t n,
     }
 }
 
+/* Copy `cols` elements of one view row into a T row. */
+static inline void SFX(load_row)(const ann__view *v, size_t row, T *restrict dst)
+{
+    size_t n = v->cols;
+    ptrdiff_t cs = v->cs;
+    if (v->dtype == ANN_DTYPE_F64) {
+        const double *p = (const double *)v->data + (ptrdiff_t)row * v->rs;
+        if (cs == 1)
+            for (size_t j = 0; j < n; j++) dst[j] = (T)p[j];
+        else
+            for (size_t j = 0; j < n; j++) dst[j] = (T)p[(ptrdiff_t)j * cs];
+    } else {
+        const float *p = (const float *)v->data + (ptrdiff_t)row * v->rs;
+        if (cs == 1)
+            for (size_t j = 0; j < n; j++) dst[j] = (T)p[j];
+        else
+            for (size_t j = 0; j < n; j++) dst[j] = (T)p[(ptrdiff_t)j * cs];
+    }
+}
+
+/* A view that is already a row-major matrix of T: used in place. */
+static inline int SFX(is_native)(const ann__view *v)
+{
+    int dt = sizeof(T) == sizeof(double) ? ANN_DTYPE_F64 : ANN_DTYPE_F32;
+    return v->dtype == dt && v->cs == 1 && v->rs == (ptrdiff_t)v->cols;
+}
+
 static void SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
                         size_t start, size_t count, const void **xp,
                         const void **yp)
 {
-    size_t n_in = m->n_inputs, n_out = m->units[m->n_layers - 1];
+    size_t n_out = m->units[m->n_layers - 1];
     T *x = ws->x, *y = ws->y;
-    /* Consecutive double rows are used in place: no copy at all. */
-    int direct = sizeof(T) == sizeof(double) && !src->idx;
-    *xp = direct ? (const void *)(src->X + start * n_in) : (const void *)x;
-    *yp = direct && src->Y ? (const void *)(src->Y + start * n_out) : (const void *)y;
+    /* Consecutive rows already in the model's type and layout are used in
+     * place: no copy at all. */
+    int direct_x = !src->idx && SFX(is_native)(src->X);
+    int direct_y = !src->idx && src->Y && SFX(is_native)(src->Y);
+    *xp = direct_x ? (const void *)((const T *)src->X->data + start * src->X->cols)
+                   : (const void *)x;
+    *yp = direct_y ? (const void *)((const T *)src->Y->data + start * n_out) : (const void *)y;
     for (size_t r = 0; r < count; r++) {
         size_t row = src->idx ? src->idx[start + r] : start + r;
-        if (!direct) {
-            const double *xr = src->X + row * n_in;
-            for (size_t j = 0; j < n_in; j++)
-                x[r * n_in + j] = (T)xr[j];
-            if (src->Y) {
-                const double *yr = src->Y + row * n_out;
-                for (size_t k = 0; k < n_out; k++)
-                    y[r * n_out + k] = (T)yr[k];
-            }
-        }
+        if (!direct_x)
+            SFX(load_row)(src->X, row, x + r * src->X->cols);
+        if (src->Y && !direct_y)
+            SFX(load_row)(src->Y, row, y + r * n_out);
         if (src->labels) {
             int32_t lab = src->labels[row];
             if (n_out == 1) {
@@ -389,10 +413,22 @@ static int SFX(update)(ann *m, const ann__ws *ws, double lr_d)
     return check == 0 ? 0 : -1;
 }
 
-static void SFX(store_output)(const ann *m, const void *out, size_t B, double *Y)
+static void SFX(store_output)(const ann *m, const void *out, size_t B,
+                              const ann__view *Y, size_t start)
 {
     const T *o = out;
-    size_t n = B * m->units[m->n_layers - 1];
-    for (size_t i = 0; i < n; i++)
-        Y[i] = (double)o[i];
+    size_t n_out = m->units[m->n_layers - 1];
+    for (size_t r = 0; r < B; r++) {
+        ptrdiff_t base = (ptrdiff_t)(start + r) * Y->rs;
+        const T *orow = o + r * n_out;
+        if (Y->dtype == ANN_DTYPE_F64) {
+            double *p = (double *)Y->data + base;
+            for (size_t k = 0; k < n_out; k++)
+                p[(ptrdiff_t)k * Y->cs] = (double)orow[k];
+        } else {
+            float *p = (float *)Y->data + base;
+            for (size_t k = 0; k < n_out; k++)
+                p[(ptrdiff_t)k * Y->cs] = (float)orow[k];
+        }
+    }
 }

@@ -4,61 +4,56 @@
 #include "ann_internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 /* Rows per forward pass: large enough for GEMM to run at full speed, small
- * enough that the buffers stay in cache-friendly territory. */
+ * enough that the buffers stay bounded whatever n_rows is. */
 #define CHUNK 1024
 
 typedef enum { OUT_VALUES, OUT_LABELS, OUT_LOSS } out_kind;
 
-static ann_status run(const ann *m, const char *fn, const double *X,
-                      const double *Y, size_t n_rows, out_kind kind,
-                      double *outY, int32_t *labels, double *loss)
+static ann_status run(const ann *m, const char *fn, const ann_matrix *Xm,
+                      const ann_matrix *Ym, out_kind kind, int32_t *labels, double *loss)
 {
     if (!m)
         return ann__fail(NULL, 0, ANN_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
     size_t n_in = m->n_inputs, n_out = m->units[m->n_layers - 1];
-    if (!X || (kind == OUT_VALUES && !outY) || (kind == OUT_LABELS && !labels) ||
-        (kind == OUT_LOSS && (!Y || !loss)))
+    if ((kind == OUT_LABELS && !labels) || (kind == OUT_LOSS && !loss))
         return ann__fail(m, 0, ANN_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
-                         !X ? "X" : kind == OUT_VALUES ? "Y" : kind == OUT_LABELS ? "labels"
-                                  : !Y ? "Y" : "loss");
-    if (n_rows == 0)
-        return ann__fail(m, 0, ANN_ERR_INVALID_ARGUMENT, "%s: n_rows is 0", fn);
-    if (n_rows > SIZE_MAX / n_in || n_rows > SIZE_MAX / n_out)
-        return ann__fail(m, 0, ANN_ERR_TOO_LARGE, "%s: n_rows = %zu overflows", fn, n_rows);
-    ann_status st = ann__check_matrix(m, 0, "X", X, n_rows, n_in);
+                         kind == OUT_LABELS ? "labels" : "loss");
+    ann__view X, Y;
+    ann_status st = ann__view_from(m, 0, fn, "X", Xm, 0, n_in, 0, &X);
+    if (st == ANN_OK && kind != OUT_LABELS)
+        st = ann__view_from(m, 0, fn, "Y", Ym, X.rows, n_out, kind == OUT_VALUES, &Y);
+    if (st == ANN_OK)
+        st = ann__check_view(m, 0, "X", &X);
     if (st == ANN_OK && kind == OUT_LOSS) {
-        st = ann__check_matrix(m, 0, "Y", Y, n_rows, n_out);
+        st = ann__check_view(m, 0, "Y", &Y);
         if (st == ANN_OK && m->s.loss == ANN_LOSS_CROSS_ENTROPY)
-            for (size_t i = 0; i < n_rows * n_out; i++)
-                if (Y[i] < 0.0 || Y[i] > 1.0)
-                    return ann__fail(m, 0, ANN_ERR_INVALID_ARGUMENT,
-                                     "%s: Y[%zu][%zu] = %g is outside [0, 1]", fn,
-                                     i / n_out, i % n_out, Y[i]);
+            st = ann__check_unit_range(m, 0, fn, "Y", &Y);
     }
     if (st != ANN_OK)
         return st;
     st = ann__lock_const(m);
     if (st != ANN_OK)
         return st;
+    size_t n_rows = X.rows;
     size_t cap = n_rows < CHUNK ? n_rows : CHUNK;
     ann__ws ws;
+    double *tmp = NULL;
     if (ann__ws_init(&ws, m, cap, 0)) {
         ann__unlock_const(m);
         return ann__fail(m, 0, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     }
-    /* Double rows are read in place; a local output buffer is needed only
-     * for labels and float models. */
-    ann__batch_src src = {X, Y, NULL, NULL};
-    double total = 0;
-    double *tmp = NULL;
     if (kind == OUT_LABELS && !(tmp = malloc(cap * n_out * sizeof *tmp))) {
         ann__ws_free(&ws);
         ann__unlock_const(m);
         return ann__fail(m, 0, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     }
+    ann__view T = ann__dense(tmp, cap, n_out);
+    ann__batch_src src = {&X, kind == OUT_LOSS ? &Y : NULL, NULL, NULL};
+    double total = 0;
     ann__blas_enter();
     for (size_t s = 0; s < n_rows; s += cap) {
         size_t B = n_rows - s < cap ? n_rows - s : cap;
@@ -66,11 +61,11 @@ static ann_status run(const ann *m, const char *fn, const double *X,
         ann__gather(m, &ws, &src, s, B, &x, &y);
         const void *out = ann__forward(m, &ws, x, B);
         if (kind == OUT_VALUES) {
-            ann__store_output(m, out, B, outY + s * n_out);
+            ann__store_output(m, out, B, &Y, s);
         } else if (kind == OUT_LOSS) {
             total += ann__loss_sum(m, &ws, y, B);
         } else {
-            ann__store_output(m, out, B, tmp);
+            ann__store_output(m, out, B, &T, 0);
             for (size_t r = 0; r < B; r++) {
                 const double *o = tmp + r * n_out;
                 int32_t best = 0;
@@ -94,19 +89,75 @@ static ann_status run(const ann *m, const char *fn, const double *X,
     return ANN_OK;
 }
 
+static ann_matrix dense(const double *A, size_t rows, size_t cols)
+{
+    ann_matrix v = {ANN_DTYPE_F64, rows, cols, (ptrdiff_t)cols, 1, (void *)(uintptr_t)A};
+    return v;
+}
+
+/* The pointer API names NULL arrays and zero or overflowing row counts
+ * itself, then runs on dense views. */
+static ann_status ptr_args(const ann *m, const char *fn, const double *X, const void *Y,
+                           const char *yname, size_t n_rows)
+{
+    if (!m)
+        return ann__fail(NULL, 0, ANN_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
+    if (!X || !Y)
+        return ann__fail(m, 0, ANN_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !X ? "X" : yname);
+    if (n_rows == 0)
+        return ann__fail(m, 0, ANN_ERR_INVALID_ARGUMENT, "%s: n_rows is 0", fn);
+    size_t n_out = m->units[m->n_layers - 1];
+    if (n_rows > SIZE_MAX / m->n_inputs / sizeof(double) ||
+        n_rows > SIZE_MAX / n_out / sizeof(double) || n_rows > (size_t)PTRDIFF_MAX / 16)
+        return ann__fail(m, 0, ANN_ERR_TOO_LARGE, "%s: n_rows = %zu overflows", fn, n_rows);
+    return ANN_OK;
+}
+
 ann_status ann_predict(const ann *model, const double *X, size_t n_rows, double *Y)
 {
-    return run(model, "ann_predict", X, NULL, n_rows, OUT_VALUES, Y, NULL, NULL);
+    ann_status st = ptr_args(model, "ann_predict", X, Y, "Y", n_rows);
+    if (st != ANN_OK)
+        return st;
+    ann_matrix xm = dense(X, n_rows, model->n_inputs);
+    ann_matrix ym = dense(Y, n_rows, model->units[model->n_layers - 1]);
+    return run(model, "ann_predict", &xm, &ym, OUT_VALUES, NULL, NULL);
 }
 
 ann_status ann_predict_labels(const ann *model, const double *X, size_t n_rows,
                               int32_t *labels)
 {
-    return run(model, "ann_predict_labels", X, NULL, n_rows, OUT_LABELS, NULL, labels, NULL);
+    ann_status st = ptr_args(model, "ann_predict_labels", X, labels, "labels", n_rows);
+    if (st != ANN_OK)
+        return st;
+    ann_matrix xm = dense(X, n_rows, model->n_inputs);
+    return run(model, "ann_predict_labels", &xm, NULL, OUT_LABELS, labels, NULL);
 }
 
 ann_status ann_evaluate(const ann *model, const double *X, const double *Y,
                         size_t n_rows, double *loss)
 {
-    return run(model, "ann_evaluate", X, Y, n_rows, OUT_LOSS, NULL, NULL, loss);
+    ann_status st = ptr_args(model, "ann_evaluate", X, Y, "Y", n_rows);
+    if (st == ANN_OK && !loss)
+        st = ann__fail(model, 0, ANN_ERR_INVALID_ARGUMENT, "ann_evaluate: loss is NULL");
+    if (st != ANN_OK)
+        return st;
+    ann_matrix xm = dense(X, n_rows, model->n_inputs);
+    ann_matrix ym = dense(Y, n_rows, model->units[model->n_layers - 1]);
+    return run(model, "ann_evaluate", &xm, &ym, OUT_LOSS, NULL, loss);
+}
+
+ann_status ann_predict_view(const ann *model, const ann_matrix *X, ann_matrix *Y)
+{
+    return run(model, "ann_predict_view", X, Y, OUT_VALUES, NULL, NULL);
+}
+
+ann_status ann_predict_labels_view(const ann *model, const ann_matrix *X, int32_t *labels)
+{
+    return run(model, "ann_predict_labels_view", X, NULL, OUT_LABELS, labels, NULL);
+}
+
+ann_status ann_evaluate_view(const ann *model, const ann_matrix *X, const ann_matrix *Y,
+                             double *loss)
+{
+    return run(model, "ann_evaluate_view", X, Y, OUT_LOSS, NULL, loss);
 }

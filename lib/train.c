@@ -7,53 +7,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-ann_status ann__check_matrix(const ann *m, int mutating, const char *name,
-                             const double *A, size_t rows, size_t cols)
-{
-    size_t n = rows * cols;
-    /* The common case (all finite) in one vectorisable pass; locate only
-     * when something is wrong. */
-    double acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc += A[i] * 0.0;
-    if (acc != 0.0) {
-        for (size_t i = 0; i < n; i++)
-            if (!isfinite(A[i]))
-                return ann__fail(m, mutating, ANN_ERR_NON_FINITE,
-                                 "%s[%zu][%zu] is %s", name, i / cols, i % cols,
-                                 isnan(A[i]) ? "NaN" : "infinite");
-    }
-    if (m && m->s.precision == ANN_PRECISION_F32) {
-        /* Converting a double beyond FLT_MAX to float is undefined in C
-         * and inf in practice: refuse it rather than train on inf. */
-        double mx = 0;
-        for (size_t i = 0; i < n; i++)
-            mx = fabs(A[i]) > mx ? fabs(A[i]) : mx;
-        if (mx > FLT_MAX)
-            for (size_t i = 0; i < n; i++)
-                if (fabs(A[i]) > FLT_MAX)
-                    return ann__fail(m, mutating, ANN_ERR_NON_FINITE,
-                                     "%s[%zu][%zu] = %g overflows float32", name,
-                                     i / cols, i % cols, A[i]);
-    }
-    return ANN_OK;
-}
-
-/* Shared argument checks for the data of a training call.  Called with the
- * handle locked, so messages may go to the handle. */
-static ann_status check_data(ann *m, const char *fn, const double *X,
-                             const double *Y, const int32_t *labels, size_t n_rows)
+/* Argument checks shared by the training calls.  Called with the handle
+ * held, so messages may go to it.  Builds the views of X and Y. */
+static ann_status check_data(ann *m, const char *fn, const ann_matrix *Xm,
+                             const ann_matrix *Ym, const int32_t *labels, int use_labels,
+                             ann__view *X, ann__view *Y)
 {
     size_t n_in = m->n_inputs, n_out = m->units[m->n_layers - 1];
-    if (!X || (!Y && !labels))
-        return ann__fail(m, 1, ANN_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
-                         !X ? "X" : labels ? "labels" : "Y");
-    if (n_rows == 0)
-        return ann__fail(m, 1, ANN_ERR_INVALID_ARGUMENT, "%s: n_rows is 0", fn);
-    if (n_rows > SIZE_MAX / n_in || n_rows > SIZE_MAX / n_out / 2 ||
-        n_rows > SIZE_MAX / sizeof(size_t))
+    if (use_labels && !labels)
+        return ann__fail(m, 1, ANN_ERR_INVALID_ARGUMENT, "%s: labels is NULL", fn);
+    ann_status st = ann__view_from(m, 1, fn, "X", Xm, 0, n_in, 0, X);
+    if (st != ANN_OK)
+        return st;
+    size_t n_rows = X->rows;
+    if (n_rows > SIZE_MAX / (n_in > n_out ? n_in : n_out) / sizeof(double) ||
+        n_rows > SIZE_MAX / sizeof(size_t) / 2)
         return ann__fail(m, 1, ANN_ERR_TOO_LARGE, "%s: n_rows = %zu overflows", fn, n_rows);
-    ann_status st = ann__check_matrix(m, 1, "X", X, n_rows, n_in);
+    if (!use_labels) {
+        st = ann__view_from(m, 1, fn, "Y", Ym, n_rows, n_out, 0, Y);
+        if (st != ANN_OK)
+            return st;
+    }
+    st = ann__check_view(m, 1, "X", X);
     if (st != ANN_OK)
         return st;
     int ce = m->s.loss == ANN_LOSS_CROSS_ENTROPY;
@@ -61,25 +36,18 @@ static ann_status check_data(ann *m, const char *fn, const double *X,
     if (ce && oact != ANN_ACT_SOFTMAX && oact != ANN_ACT_SIGMOID)
         return ann__fail(m, 1, ANN_ERR_INVALID_ARGUMENT,
                          "%s: cross-entropy needs a softmax or sigmoid output layer", fn);
-    if (Y) {
-        st = ann__check_matrix(m, 1, "Y", Y, n_rows, n_out);
-        if (st != ANN_OK)
-            return st;
-        if (ce)
-            for (size_t i = 0; i < n_rows * n_out; i++)
-                if (Y[i] < 0.0 || Y[i] > 1.0)
-                    return ann__fail(m, 1, ANN_ERR_INVALID_ARGUMENT,
-                                     "%s: Y[%zu][%zu] = %g is outside [0, 1] "
-                                     "(cross-entropy targets)",
-                                     fn, i / n_out, i % n_out, Y[i]);
-    } else {
-        int32_t hi = n_out == 1 ? 1 : (int32_t)(n_out > INT32_MAX ? INT32_MAX : n_out - 1);
-        for (size_t i = 0; i < n_rows; i++)
-            if (labels[i] < 0 || labels[i] > hi)
-                return ann__fail(m, 1, ANN_ERR_INVALID_ARGUMENT,
-                                 "%s: labels[%zu] = %d is outside [0, %d]", fn, i,
-                                 (int)labels[i], (int)hi);
+    if (!use_labels) {
+        st = ann__check_view(m, 1, "Y", Y);
+        if (st == ANN_OK && ce)
+            st = ann__check_unit_range(m, 1, fn, "Y", Y);
+        return st;
     }
+    int32_t hi = n_out == 1 ? 1 : (int32_t)(n_out > INT32_MAX ? INT32_MAX : n_out - 1);
+    for (size_t i = 0; i < n_rows; i++)
+        if (labels[i] < 0 || labels[i] > hi)
+            return ann__fail(m, 1, ANN_ERR_INVALID_ARGUMENT,
+                             "%s: labels[%zu] = %d is outside [0, %d]", fn, i,
+                             (int)labels[i], (int)hi);
     return ANN_OK;
 }
 
@@ -132,17 +100,19 @@ static double eval_rows(const ann *m, ann__ws *ws, const ann__batch_src *src,
     return total / (double)n;
 }
 
-static ann_status fit_common(ann *m, const char *fn, const double *X,
-                             const double *Y, const int32_t *labels, size_t n_rows)
+static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
+                             const ann_matrix *Ym, const int32_t *labels, int use_labels)
 {
     if (!m)
         return ann__fail(NULL, 0, ANN_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
     ann_status st = ann__lock_mut(m);
     if (st != ANN_OK)
         return st;
-    st = check_data(m, fn, X, Y, labels, n_rows);
+    ann__view Xv, Yv;
+    st = check_data(m, fn, Xm, Ym, labels, use_labels, &Xv, &Yv);
     if (st != ANN_OK)
         goto out_unlocked;
+    size_t n_rows = Xv.rows;
 
     const ann__settings *s = &m->s;
     size_t n_val = 0;
@@ -200,7 +170,7 @@ static ann_status fit_common(ann *m, const char *fn, const double *X,
         }
         memcpy(base, idx, n_train * sizeof *base);
     }
-    ann__batch_src src = {X, Y, labels, idx};
+    ann__batch_src src = {&Xv, use_labels ? NULL : &Yv, use_labels ? labels : NULL, idx};
     /* Without shuffling the rows are consumed in order: skip the index
      * (and, for double models, the copy). */
     ann__batch_src tsrc = src;
@@ -301,32 +271,78 @@ out_unlocked:
     return st;
 }
 
+/* A row-major double matrix as a public view. */
+static ann_matrix dense(const double *A, size_t rows, size_t cols)
+{
+    ann_matrix v = {ANN_DTYPE_F64, rows, cols, (ptrdiff_t)cols, 1, (void *)(uintptr_t)A};
+    return v;
+}
+
+static size_t n_out_of(const ann *m) { return m->units[m->n_layers - 1]; }
+
+/* The pointer API: NULL arrays and zero row counts are named as such
+ * before being turned into views. */
+static ann_status check_ptr_args(ann *m, const char *fn, const double *X, const void *Y,
+                                 const char *yname, size_t n_rows)
+{
+    if (!X || !Y)
+        return ann__fail(m, 0, ANN_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !X ? "X" : yname);
+    if (n_rows == 0)
+        return ann__fail(m, 0, ANN_ERR_INVALID_ARGUMENT, "%s: n_rows is 0", fn);
+    if (n_rows > SIZE_MAX / m->n_inputs / sizeof(double) ||
+        n_rows > SIZE_MAX / n_out_of(m) / sizeof(double) || n_rows > (size_t)PTRDIFF_MAX / 16)
+        return ann__fail(m, 0, ANN_ERR_TOO_LARGE, "%s: n_rows = %zu overflows", fn, n_rows);
+    return ANN_OK;
+}
+
 ann_status ann_fit(ann *model, const double *X, const double *Y, size_t n_rows)
 {
-    return fit_common(model, "ann_fit", X, Y, NULL, n_rows);
+    if (!model)
+        return ann__fail(NULL, 0, ANN_ERR_INVALID_ARGUMENT, "ann_fit: model is NULL");
+    ann_status st = check_ptr_args(model, "ann_fit", X, Y, "Y", n_rows);
+    if (st != ANN_OK)
+        return st;
+    ann_matrix xm = dense(X, n_rows, model->n_inputs), ym = dense(Y, n_rows, n_out_of(model));
+    return fit_common(model, "ann_fit", &xm, &ym, NULL, 0);
 }
 
 ann_status ann_fit_labels(ann *model, const double *X, const int32_t *labels,
                           size_t n_rows)
 {
-    if (model && !labels)
-        return ann__fail(model, 0, ANN_ERR_INVALID_ARGUMENT, "ann_fit_labels: labels is NULL");
-    return fit_common(model, "ann_fit_labels", X, NULL, labels, n_rows);
+    if (!model)
+        return ann__fail(NULL, 0, ANN_ERR_INVALID_ARGUMENT, "ann_fit_labels: model is NULL");
+    ann_status st = check_ptr_args(model, "ann_fit_labels", X, labels, "labels", n_rows);
+    if (st != ANN_OK)
+        return st;
+    ann_matrix xm = dense(X, n_rows, model->n_inputs);
+    return fit_common(model, "ann_fit_labels", &xm, NULL, labels, 1);
 }
 
-ann_status ann_train_batch(ann *m, const double *X, const double *Y, size_t n_rows)
+ann_status ann_fit_view(ann *model, const ann_matrix *X, const ann_matrix *Y)
 {
-    const char *fn = "ann_train_batch";
+    return fit_common(model, "ann_fit_view", X, Y, NULL, 0);
+}
+
+ann_status ann_fit_labels_view(ann *model, const ann_matrix *X, const int32_t *labels)
+{
+    return fit_common(model, "ann_fit_labels_view", X, NULL, labels, 1);
+}
+
+static ann_status train_batch_common(ann *m, const char *fn, const ann_matrix *Xm,
+                                     const ann_matrix *Ym)
+{
     if (!m)
         return ann__fail(NULL, 0, ANN_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
     ann_status st = ann__lock_mut(m);
     if (st != ANN_OK)
         return st;
-    st = check_data(m, fn, X, Y, NULL, n_rows);
+    ann__view Xv, Yv;
+    st = check_data(m, fn, Xm, Ym, NULL, 0, &Xv, &Yv);
     if (st != ANN_OK) {
         ann__unlock_mut(m);
         return st;
     }
+    size_t n_rows = Xv.rows;
     size_t pbytes = m->n_params * ann__elem_size(m->s.precision);
     int had_m = m->opt_m != NULL, had_v = m->opt_v != NULL;
     ann__ws ws;
@@ -339,7 +355,7 @@ ann_status ann_train_batch(ann *m, const double *X, const double *Y, size_t n_ro
         if (!had_v) { free(m->opt_v); m->opt_v = NULL; }
         goto out;
     }
-    ann__batch_src src = {X, Y, NULL, NULL};
+    ann__batch_src src = {&Xv, &Yv, NULL, NULL};
     const void *x, *y;
     ann__blas_enter();
     ann__gather(m, &ws, &src, 0, n_rows, &x, &y);
@@ -365,4 +381,20 @@ out:
     ann__ws_free(&ws);
     ann__unlock_mut(m);
     return st;
+}
+
+ann_status ann_train_batch(ann *model, const double *X, const double *Y, size_t n_rows)
+{
+    if (!model)
+        return ann__fail(NULL, 0, ANN_ERR_INVALID_ARGUMENT, "ann_train_batch: model is NULL");
+    ann_status st = check_ptr_args(model, "ann_train_batch", X, Y, "Y", n_rows);
+    if (st != ANN_OK)
+        return st;
+    ann_matrix xm = dense(X, n_rows, model->n_inputs), ym = dense(Y, n_rows, n_out_of(model));
+    return train_batch_common(model, "ann_train_batch", &xm, &ym);
+}
+
+ann_status ann_train_batch_view(ann *model, const ann_matrix *X, const ann_matrix *Y)
+{
+    return train_batch_common(model, "ann_train_batch_view", X, Y);
 }
