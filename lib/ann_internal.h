@@ -169,6 +169,11 @@ void ann__store_output(const ann *m, const void *out, size_t B, double *Y);
 double ann__param_get(const ann *m, size_t i);
 void ann__param_set(ann *m, size_t i, double v);
 
+/* ---- checksum (crc32c.c) ---------------------------------------------- */
+/* CRC-32C of n bytes, continuing from crc (0 to start):
+ * crc(a || b) == ann__crc32c_update(ann__crc32c_update(0, a), b). */
+uint32_t ann__crc32c_update(uint32_t crc, const void *data, size_t n);
+
 /* ---- validation helpers (train.c) -------------------------------------- */
 ann_status ann__check_matrix(const ann *m, int mutating, const char *name,
                              const double *A, size_t rows, size_t cols);
