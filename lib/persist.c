@@ -396,8 +396,14 @@ ann_status ann_save(const ann *m, const char *path)
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        snprintf(tmp, plen + 64, "%s.tmp-%ld-%u-%ld", path, (long)getpid(),
-                 atomic_fetch_add(&tmp_counter, 1u), (long)(ts.tv_nsec & 0xfffff));
+        /* "<path>.tmp-<pid>-<n>-<t>", the base name cut to 160 bytes so
+         * the temporary stays within NAME_MAX when the target is close */
+        const char *slash = strrchr(path, '/');
+        size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+        int blen = plen - dlen > 160 ? 160 : (int)(plen - dlen);
+        snprintf(tmp, plen + 64, "%.*s%.*s.tmp-%ld-%u-%ld", (int)dlen, path, blen,
+                 path + dlen, (long)getpid(), atomic_fetch_add(&tmp_counter, 1u),
+                 (long)(ts.tv_nsec & 0xfffff));
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0666);
         err = fd < 0 ? errno : 0;
         if (fd < 0 && err != EEXIST)

@@ -866,6 +866,16 @@ static void test_save_failures(void **state)
     assert_non_null(strstr(ann_errmsg(NULL), "renam"));
     assert_int_equal(dir_count(tmpdir), before);
     rmdir(p);
+    /* a 255-byte file name (NAME_MAX): the temporary's name must still fit */
+    char longname[256];
+    memset(longname, 'n', 255);
+    longname[255] = '\0';
+    tpath(p, sizeof p, longname);
+    ASSERT_OK(ann_save(m, p));
+    ann *c = NULL;
+    ASSERT_OK(ann_load(&c, p));
+    ann_destroy(c);
+    unlink(p);
     /* a read-only directory (root ignores the mode, so only when not root) */
     if (geteuid() != 0) {
         tpath(p, sizeof p, "ro");
