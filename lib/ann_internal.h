@@ -84,6 +84,9 @@ ann_status ann__fail(const ann *model, int mutating, ann_status st,
 #endif
     ;
 
+/* Detach this thread's failure record from a handle being destroyed. */
+void ann__forget(const ann *model);
+
 /* ---- handle guards (lifecycle.c) --------------------------------------- */
 ann_status ann__lock_mut(ann *model);     /* ANN_ERR_BUSY if in use */
 void ann__unlock_mut(ann *model);
