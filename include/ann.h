@@ -417,6 +417,78 @@ ANN_API ann_status ann_predict_labels_view(const ann *model, const ann_matrix *X
 ANN_API ann_status ann_evaluate_view(const ann *model, const ann_matrix *X,
                                      const ann_matrix *Y, double *loss);
 
+/* ---- persistence ------------------------------------------------------- */
+/* A saved model holds everything needed to predict and to continue training
+ * exactly where it stopped: architecture, activations, precision, every
+ * settable parameter, the generator state, the optimizer state and step
+ * counters, the results of the last fit, and the weights (bit for bit, in
+ * the model's precision).  A loaded model continued with ann_fit gives
+ * bitwise the weights the original would have reached.  Not saved: the
+ * progress callback (a loaded model has none).
+ *
+ * The format (docs/FORMAT.md) is little-endian on every host, versioned,
+ * and covered by CRC-32C checksums.  A file written by an older libann
+ * always loads; a file needing a newer format version, or holding a
+ * required section this library does not know, is refused with
+ * ANN_ERR_UNSUPPORTED.  Any other damage - truncation, flipped bits,
+ * trailing bytes, inconsistent or out-of-range fields, NaN/Inf weights -
+ * is ANN_ERR_BAD_FORMAT; the loaders never read or allocate beyond what
+ * the input holds (plus a small constant factor) and never crash or hang
+ * on hostile input. */
+
+/* Save the model to the file `path`, crash-safely: the bytes go to a new
+ * temporary file in the same directory ("<path>.tmp-..."), which is
+ * fsync'ed and then renamed over `path`; the directory is then fsync'ed
+ * (best effort: file systems that refuse it are not an error).  A crash
+ * or kill at any moment leaves `path` holding either its old content or
+ * the complete new model, never a mix (a kill may leave the temporary
+ * behind; a returned failure never does).  On failure `path` is untouched.
+ * The new file gets the permissions of a newly created file (0666 minus
+ * the umask); a symbolic link at `path` is replaced, not followed.
+ * Note: a write past RLIMIT_FSIZE raises SIGXFSZ, whose default action
+ * kills the process; ignore it to get ANN_ERR_IO instead.
+ * A const call (may run alongside ann_predict).
+ * Returns ANN_OK; ANN_ERR_INVALID_ARGUMENT (model or path NULL, path
+ * empty); ANN_ERR_IO (the temporary cannot be created, written, synced or
+ * renamed: no space, read-only or missing directory, file size limit, ...;
+ * the message names the step and the system's reason);
+ * ANN_ERR_OUT_OF_MEMORY; ANN_ERR_TOO_LARGE; ANN_ERR_BUSY.  @since 1.0 */
+ANN_API ann_status ann_save(const ann *model, const char *path);
+
+/* Load a model saved by ann_save (or ann_save_buffer, written to a file).
+ * *out receives a new handle (NULL on failure), to be freed with
+ * ann_destroy.  Only regular files are read (a directory, FIFO or device
+ * is refused before any read, so nothing blocks); the file must be exactly
+ * as long as its header says.
+ * Returns ANN_OK; ANN_ERR_INVALID_ARGUMENT (out or path NULL); ANN_ERR_IO
+ * (missing or unreadable path, not a regular file, read error);
+ * ANN_ERR_BAD_FORMAT (not a model file, or corrupt: see above);
+ * ANN_ERR_UNSUPPORTED (written by a newer libann in a format this library
+ * cannot read); ANN_ERR_OUT_OF_MEMORY; ANN_ERR_TOO_LARGE.  The message is
+ * the thread's: ann_errmsg(NULL).  @since 1.0 */
+ANN_API ann_status ann_load(ann **out, const char *path);
+
+/* Serialise the model into caller memory: the same bytes ann_save writes.
+ * size must not be NULL.  With buf == NULL and capacity == 0 this is a
+ * size query: *size = the bytes needed, ANN_OK, nothing written.
+ * Otherwise, if capacity >= the size needed, the model is written to
+ * buf[0 .. *size) and ANN_OK returned; if capacity is smaller, nothing is
+ * written, *size = the bytes needed and ANN_ERR_BUFFER_TOO_SMALL returned.
+ * The output is deterministic: one model state always gives the same
+ * bytes.  A const call.  Returns also ANN_ERR_INVALID_ARGUMENT (model or
+ * size NULL, buf NULL with capacity > 0), ANN_ERR_TOO_LARGE, ANN_ERR_BUSY.
+ * @since 1.0 */
+ANN_API ann_status ann_save_buffer(const ann *model, void *buf, size_t capacity,
+                                   size_t *size);
+
+/* Load a model from size bytes at buf (not kept past the call); *out as
+ * for ann_load.  The bytes must be exactly one model: trailing bytes are
+ * ANN_ERR_BAD_FORMAT.  buf may be NULL only when size is 0 (then
+ * ANN_ERR_BAD_FORMAT).  Returns ANN_OK, ANN_ERR_INVALID_ARGUMENT (out NULL,
+ * or buf NULL with size > 0), ANN_ERR_BAD_FORMAT, ANN_ERR_UNSUPPORTED,
+ * ANN_ERR_OUT_OF_MEMORY.  @since 1.0 */
+ANN_API ann_status ann_load_buffer(ann **out, const void *buf, size_t size);
+
 /* ---- utilities --------------------------------------------------------- */
 
 /* The message of the last failure: for model != NULL, the last failure of

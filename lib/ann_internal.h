@@ -84,6 +84,9 @@ ann_status ann__fail(const ann *model, int mutating, ann_status st,
 #endif
     ;
 
+/* Detach this thread's failure record from a handle being destroyed. */
+void ann__forget(const ann *model);
+
 /* ---- handle guards (lifecycle.c) --------------------------------------- */
 ann_status ann__lock_mut(ann *model);     /* ANN_ERR_BUSY if in use */
 void ann__unlock_mut(ann *model);
@@ -194,6 +197,11 @@ void ann__store_output(const ann *m, const void *out, size_t B, const ann__view 
 /* Precision-independent parameter access. */
 double ann__param_get(const ann *m, size_t i);
 void ann__param_set(ann *m, size_t i, double v);
+
+/* ---- checksum (crc32c.c) ---------------------------------------------- */
+/* CRC-32C of n bytes, continuing from crc (0 to start):
+ * crc(a || b) == ann__crc32c_update(ann__crc32c_update(0, a), b). */
+uint32_t ann__crc32c_update(uint32_t crc, const void *data, size_t n);
 
 /* ---- views and data checks (view.c) ------------------------------------ */
 /* Validate a public ann_matrix for a call: shape (cols must equal

@@ -26,6 +26,14 @@ ann_status ann__fail(const ann *model, int mutating, ann_status st,
     return st;
 }
 
+void ann__forget(const ann *model)
+{
+    /* A destroyed handle's address may come back from malloc for a new
+     * handle: the record must not then be taken as the new handle's. */
+    if (tls_err.model == model)
+        tls_err.model = NULL;
+}
+
 const char *ann_errmsg(const ann *model)
 {
     if (model == NULL || tls_err.model == model)

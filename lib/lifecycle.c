@@ -183,7 +183,12 @@ ann_status ann_create(ann **out, size_t n_inputs, size_t n_layers,
     return ANN_OK;
 }
 
-void ann_destroy(ann *model) { free_model(model); }
+void ann_destroy(ann *model)
+{
+    if (model)
+        ann__forget(model);
+    free_model(model);
+}
 
 static void *dup_bytes(const void *p, size_t n)
 {

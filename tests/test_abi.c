@@ -3,6 +3,8 @@
  * test, fix the header. */
 #include "common.h"
 
+#include <stddef.h>
+
 static void test_enum_values(void **state)
 {
     (void)state;
@@ -73,6 +75,21 @@ static void test_enum_values(void **state)
     assert_int_equal(ANN_PARAM_N_PARAMETERS, 913);
 }
 
+/* ann_matrix is frozen: its layout is part of the ABI (FFI users build it). */
+static void test_matrix_layout(void **state)
+{
+    (void)state;
+    assert_int_equal(ANN_DTYPE_F64, 0);
+    assert_int_equal(ANN_DTYPE_F32, 1);
+    assert_int_equal(offsetof(ann_matrix, dtype), 0);
+    assert_int_equal(offsetof(ann_matrix, rows), sizeof(size_t));
+    assert_int_equal(offsetof(ann_matrix, cols), 2 * sizeof(size_t));
+    assert_int_equal(offsetof(ann_matrix, row_stride), 3 * sizeof(size_t));
+    assert_int_equal(offsetof(ann_matrix, col_stride), 4 * sizeof(size_t));
+    assert_int_equal(offsetof(ann_matrix, data), 5 * sizeof(size_t));
+    assert_int_equal(sizeof(ann_matrix), 6 * sizeof(size_t));
+}
+
 static void test_version_macros(void **state)
 {
     (void)state;
@@ -86,6 +103,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_enum_values),
+        cmocka_unit_test(test_matrix_layout),
         cmocka_unit_test(test_version_macros),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

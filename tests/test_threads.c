@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 enum { N_THREADS = 48, ROWS = 64, CALLS = 40 };
 
@@ -196,7 +197,8 @@ typedef struct {
 static void *race_trainer(void *p)
 {
     race_job *j = p;
-    for (int i = 0; i < 200; i++) {
+    /* BUSY is the contract, not a wait: retry until 30 fits got through */
+    for (int i = 0; i < 200000 && atomic_load(j->fits_ok) < 30; i++) {
         ann_status st = ann_fit(j->m, j->X, j->Y, 32);
         if (st == ANN_OK) atomic_fetch_add(j->fits_ok, 1);
         else if (st == ANN_ERR_BUSY) atomic_fetch_add(j->busy, 1);
@@ -216,6 +218,8 @@ static void *race_predictor(void *p)
         else
             for (int i = 0; i < 32; i++)
                 if (!isfinite(out[i])) atomic_fetch_add(j->other, 1);
+        struct timespec ts = {0, 20000}; /* leave the trainers a gap */
+        nanosleep(&ts, NULL);
     }
     return NULL;
 }
