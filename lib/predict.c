@@ -3,12 +3,43 @@
  * run them on one handle; results do not depend on concurrency. */
 #include "ann_internal.h"
 
+#include <float.h>
 #include <math.h>
+#include <stdalign.h>
 #include <stdlib.h>
 
 /* Rows per forward pass: large enough for GEMM to run at full speed, small
  * enough that the buffers stay in cache-friendly territory. */
 #define CHUNK 1024
+
+/* Work buffers up to this size live on the stack: a one-row prediction on
+ * a small net then costs no malloc/free (which was most of its time). */
+#define STACK_WS 4096
+
+/* All finite (and, for float models, within float range)?  The common
+ * case in one pass with eight independent accumulators, so it vectorises;
+ * ann__check_matrix then locates a problem and words the message. */
+static int quick_ok(const double *A, size_t n, int f32)
+{
+    double acc[8] = {0}, mx[8] = {0};
+    size_t n8 = n & ~(size_t)7, i = 0;
+    for (; i < n8; i += 8)
+        for (size_t k = 0; k < 8; k++) {
+            double a = A[i + k], f = fabs(a);
+            acc[k] += a * 0.0;
+            mx[k] = f > mx[k] ? f : mx[k];
+        }
+    for (; i < n; i++) {
+        acc[0] += A[i] * 0.0;
+        mx[0] = fabs(A[i]) > mx[0] ? fabs(A[i]) : mx[0];
+    }
+    double s = 0, m = 0;
+    for (size_t k = 0; k < 8; k++) {
+        s += acc[k];
+        m = mx[k] > m ? mx[k] : m;
+    }
+    return s == 0.0 && (!f32 || m <= FLT_MAX);
+}
 
 typedef enum { OUT_VALUES, OUT_LABELS, OUT_LOSS } out_kind;
 
@@ -28,7 +59,9 @@ static ann_status run(const ann *m, const char *fn, const double *X,
         return ann__fail(m, 0, ANN_ERR_INVALID_ARGUMENT, "%s: n_rows is 0", fn);
     if (n_rows > SIZE_MAX / n_in || n_rows > SIZE_MAX / n_out)
         return ann__fail(m, 0, ANN_ERR_TOO_LARGE, "%s: n_rows = %zu overflows", fn, n_rows);
-    ann_status st = ann__check_matrix(m, 0, "X", X, n_rows, n_in);
+    int f32 = m->s.precision == ANN_PRECISION_F32;
+    ann_status st = quick_ok(X, n_rows * n_in, f32) ? ANN_OK
+                        : ann__check_matrix(m, 0, "X", X, n_rows, n_in);
     if (st == ANN_OK && kind == OUT_LOSS) {
         st = ann__check_matrix(m, 0, "Y", Y, n_rows, n_out);
         if (st == ANN_OK && m->s.loss == ANN_LOSS_CROSS_ENTROPY)
@@ -45,7 +78,9 @@ static ann_status run(const ann *m, const char *fn, const double *X,
         return st;
     size_t cap = n_rows < CHUNK ? n_rows : CHUNK;
     ann__ws ws;
-    if (ann__ws_init(&ws, m, cap, 0)) {
+    alignas(64) unsigned char stack_ws[STACK_WS];
+    if (ann__ws_init_buf(&ws, m, cap, 0, stack_ws, sizeof stack_ws) &&
+        ann__ws_init(&ws, m, cap, 0)) {
         ann__unlock_const(m);
         return ann__fail(m, 0, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     }
