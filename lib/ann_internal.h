@@ -220,4 +220,11 @@ ann_status ann__check_unit_range(const ann *m, int mutating, const char *fn,
 ann_status ann__check_matrix(const ann *m, int mutating, const char *name,
                              const double *A, size_t rows, size_t cols);
 
+/* ---- bench/issue 6 additions (engine.c) --------------------------------- */
+/* As ann__ws_init, laid out in buf (64-byte aligned, buf_bytes long)
+ * instead of a new allocation; returns 1 if it does not fit (ws->block
+ * stays NULL, so ann__ws_free is a no-op for it). */
+int ann__ws_init_buf(ann__ws *ws, const ann *model, size_t cap, int training,
+                     void *buf, size_t buf_bytes);
+
 #endif

@@ -4,12 +4,17 @@
 #include "ann_internal.h"
 
 #include <math.h>
+#include <stdalign.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 /* Rows per forward pass: large enough for GEMM to run at full speed, small
  * enough that the buffers stay bounded whatever n_rows is. */
 #define CHUNK 1024
+
+/* Work buffers up to this size live on the stack: a one-row prediction on
+ * a small net then costs no malloc/free (which was most of its time). */
+#define STACK_WS 4096
 
 typedef enum { OUT_VALUES, OUT_LABELS, OUT_LOSS } out_kind;
 
@@ -42,7 +47,9 @@ static ann_status run(const ann *m, const char *fn, const ann_matrix *Xm,
     size_t cap = n_rows < CHUNK ? n_rows : CHUNK;
     ann__ws ws;
     double *tmp = NULL;
-    if (ann__ws_init(&ws, m, cap, 0)) {
+    alignas(64) unsigned char stack_ws[STACK_WS];
+    if (ann__ws_init_buf(&ws, m, cap, 0, stack_ws, sizeof stack_ws) &&
+        ann__ws_init(&ws, m, cap, 0)) {
         ann__unlock_const(m);
         return ann__fail(m, 0, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     }

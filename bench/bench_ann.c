@@ -1,0 +1,369 @@
+/* bench_ann.c - libann side of the peer benchmark.  One subcommand per
+ * workload; each prints one JSON object per line on stdout (bench/run.sh
+ * collects them, bench/report.py turns them into the table).
+ *
+ *   bench_ann gen-tiny OUTDIR
+ *   bench_ann fmnist DATADIR f32|f64 sgd|momentum|adam EPOCHS [TRAIN_ROWS]
+ *   bench_ann tiny OUTDIR f32|f64 BATCH EPOCHS
+ *   bench_ann sweep-width WIDTH BATCH ROWS        (f32, 256-W-W-10)
+ *   bench_ann sweep-rows ROWS                     (f64, 16-64-64-1, 1 epoch)
+ *
+ * Threads: the process's OpenBLAS thread count, from OPENBLAS_NUM_THREADS
+ * (the one setting libann leaves to the caller).
+ *
+ * GEMM accounting: this executable defines cblas_sgemm/cblas_dgemm itself
+ * and forwards them to OpenBLAS (dlsym RTLD_NEXT), so every GEMM libann
+ * makes is timed: "gemm_frac" is the share of the libann call spent inside
+ * GEMM, the rest is libann's own work (activations, loss, update, copies). */
+#define _GNU_SOURCE
+#include <ann.h>
+#include <cblas.h>
+#include <dlfcn.h>
+
+#include "bench_common.h"
+
+/* ---- GEMM interposition ------------------------------------------------ */
+static double gemm_seconds;
+static unsigned long gemm_calls;
+
+typedef void (*sgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE,
+                         blasint, blasint, blasint, float, const float *, blasint,
+                         const float *, blasint, float, float *, blasint);
+typedef void (*dgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE,
+                         blasint, blasint, blasint, double, const double *, blasint,
+                         const double *, blasint, double, double *, blasint);
+
+void cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
+                 OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint M,
+                 OPENBLAS_CONST blasint N, OPENBLAS_CONST blasint K,
+                 OPENBLAS_CONST float alpha, OPENBLAS_CONST float *A,
+                 OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *B,
+                 OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *C,
+                 OPENBLAS_CONST blasint ldc)
+{
+    static sgemm_fn real;
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "cblas_sgemm");
+    double t0 = bench_now();
+    real(o, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_seconds += bench_now() - t0;
+    gemm_calls++;
+}
+
+void cblas_dgemm(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
+                 OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint M,
+                 OPENBLAS_CONST blasint N, OPENBLAS_CONST blasint K,
+                 OPENBLAS_CONST double alpha, OPENBLAS_CONST double *A,
+                 OPENBLAS_CONST blasint lda, OPENBLAS_CONST double *B,
+                 OPENBLAS_CONST blasint ldb, OPENBLAS_CONST double beta, double *C,
+                 OPENBLAS_CONST blasint ldc)
+{
+    static dgemm_fn real;
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "cblas_dgemm");
+    double t0 = bench_now();
+    real(o, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_seconds += bench_now() - t0;
+    gemm_calls++;
+}
+
+#define CHECK(call)                                                            \
+    do {                                                                       \
+        ann_status st_ = (call);                                               \
+        if (st_ != ANN_OK) {                                                   \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,     \
+                    ann_errmsg(NULL));                                         \
+            exit(1);                                                           \
+        }                                                                      \
+    } while (0)
+
+/* A field of /proc/self/status in KiB. */
+static double vm_kib(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double v = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, strlen(key)))
+            v = atof(line + strlen(key));
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static ann *make_net(size_t n_in, size_t L, const size_t *units,
+                     const ann_activation *acts, int f32)
+{
+    ann *m;
+    CHECK(ann_create(&m, n_in, L, units, acts));
+    CHECK(ann_set_param(m, ANN_PARAM_PRECISION, f32 ? ANN_PRECISION_F32 : ANN_PRECISION_F64));
+    return m;
+}
+
+/* Median of `reps` block timings of `per` one-row predictions, in ns. */
+static double one_row_ns(const ann *m, const double *X, size_t n_in, size_t n_rows,
+                         size_t n_out)
+{
+    double y[16], t[9];
+    (void)n_out;
+    size_t per = 20000;
+    for (int r = 0; r < 9; r++) {
+        double t0 = bench_now();
+        for (size_t i = 0; i < per; i++)
+            ann_predict(m, X + (i % n_rows) * n_in, 1, y);
+        t[r] = (bench_now() - t0) / (double)per * 1e9;
+    }
+    return bench_median(t, 9);
+}
+
+static int cmd_fmnist(int argc, char **argv)
+{
+    if (argc < 6)
+        return 2;
+    const char *dir = argv[2];
+    int f32 = !strcmp(argv[3], "f32");
+    const char *opt = argv[4];
+    size_t epochs = (size_t)atol(argv[5]);
+    size_t max_rows = argc > 6 ? (size_t)atol(argv[6]) : 0;
+    bench_set tr = bench_load_fmnist(dir, "train", max_rows);
+    bench_set te = bench_load_fmnist(dir, "t10k", 0);
+
+    size_t units[3] = {256, 128, 10};
+    ann_activation acts[3] = {ANN_ACT_RELU, ANN_ACT_RELU, ANN_ACT_SOFTMAX};
+    ann *m = make_net(tr.d, 3, units, acts, f32);
+    CHECK(ann_set_param(m, ANN_PARAM_LOSS, ANN_LOSS_CROSS_ENTROPY));
+    CHECK(ann_set_param(m, ANN_PARAM_BATCH_SIZE, 128));
+    CHECK(ann_set_param(m, ANN_PARAM_EPOCHS, (double)epochs));
+    CHECK(ann_set_param(m, ANN_PARAM_SEED, 1));
+    if (!strcmp(opt, "adam")) {
+        CHECK(ann_set_param(m, ANN_PARAM_OPTIMIZER, ANN_OPTIMIZER_ADAM));
+        CHECK(ann_set_param(m, ANN_PARAM_LEARNING_RATE, 1e-3));
+    } else if (!strcmp(opt, "momentum")) {
+        CHECK(ann_set_param(m, ANN_PARAM_OPTIMIZER, ANN_OPTIMIZER_MOMENTUM));
+        CHECK(ann_set_param(m, ANN_PARAM_MOMENTUM, 0.9));
+        CHECK(ann_set_param(m, ANN_PARAM_LEARNING_RATE, 0.01));
+    } else {
+        CHECK(ann_set_param(m, ANN_PARAM_LEARNING_RATE, 0.1));
+    }
+    /* Peak memory of the fit alone: reset the high-water mark (Linux
+     * clear_refs "5"), then compare VmHWM after the fit with VmRSS before. */
+    double rss0 = vm_kib("VmRSS:") / 1024.0;
+    FILE *cr = fopen("/proc/self/clear_refs", "w");
+    if (cr) {
+        fputs("5", cr);
+        fclose(cr);
+    }
+    gemm_seconds = 0;
+    double t0 = bench_now();
+    CHECK(ann_fit_labels(m, tr.X, tr.y, tr.n));
+    double t_train = bench_now() - t0;
+    double g_train = gemm_seconds;
+    double hwm = vm_kib("VmHWM:") / 1024.0;
+    double data_mib = (double)(tr.n * (tr.d * sizeof(double) + sizeof(int32_t))) / 1048576.0;
+
+    int32_t *pred = bench_xmalloc(te.n * sizeof *pred);
+    CHECK(ann_predict_labels(m, te.X, te.n, pred));
+    size_t ok = 0;
+    for (size_t i = 0; i < te.n; i++)
+        ok += pred[i] == te.y[i];
+
+    /* Inference at batch 1024: ann_predict on 1024-row slices of the test
+     * set, several passes, median pass rate. */
+    double *out = bench_xmalloc(1024 * 10 * sizeof(double));
+    size_t nb = te.n / 1024;
+    double rates[5], gfr[5];
+    for (int r = 0; r < 5; r++) {
+        gemm_seconds = 0;
+        double s0 = bench_now();
+        for (size_t b = 0; b < nb; b++)
+            CHECK(ann_predict(m, te.X + b * 1024 * te.d, 1024, out));
+        double dt = bench_now() - s0;
+        rates[r] = (double)(nb * 1024) / dt;
+        gfr[r] = gemm_seconds / dt;
+    }
+    double infer = bench_median(rates, 5), infer_gf = bench_median(gfr, 5);
+    double lat = one_row_ns(m, te.X, te.d, te.n, 10) / 1000.0;
+    printf("{\"impl\":\"libann\",\"work\":\"fmnist\",\"prec\":\"%s\",\"opt\":\"%s\","
+           "\"threads\":\"%s\",\"epochs\":%zu,\"rows\":%zu,\"train_s\":%.4f,"
+           "\"train_sps\":%.1f,\"train_gemm_frac\":%.4f,\"acc\":%.4f,"
+           "\"infer_sps\":%.1f,\"infer_gemm_frac\":%.4f,\"lat1_us\":%.3f,"
+           "\"train_data_mib\":%.1f,\"fit_extra_mib\":%.1f}\n",
+           argv[3], opt, bench_threads_env(), epochs, tr.n, t_train,
+           (double)(epochs * tr.n) / t_train, g_train / t_train,
+           (double)ok / (double)te.n, infer, infer_gf, lat, data_mib, hwm - rss0);
+    ann_destroy(m);
+    return 0;
+}
+
+/* ---- tiny regression ---------------------------------------------------- */
+static double urand(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(*s >> 11) * 0x1.0p-53;
+}
+
+/* House-price-like: 4 standardised features (area, rooms, age, distance),
+ * a smooth non-linear price with noise, scaled to unit variance. */
+static int cmd_gen_tiny(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    uint64_t s = 42;
+    const char *names[2] = {"tiny_train.f64", "tiny_test.f64"};
+    size_t rows[2] = {20000, 5000};
+    for (int f = 0; f < 2; f++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", argv[2], names[f]);
+        FILE *o = fopen(path, "wb");
+        if (!o)
+            return 1;
+        for (size_t i = 0; i < rows[f]; i++) {
+            double r[5];
+            for (int k = 0; k < 4; k++)
+                r[k] = 2 * sqrt(3.0) * (urand(&s) - 0.5);
+            double noise = 0.1 * (urand(&s) + urand(&s) + urand(&s) - 1.5);
+            r[4] = 0.6 * r[0] + 0.3 * r[1] - 0.4 * tanh(r[2]) - 0.2 * r[3] * r[3] +
+                   0.2 * r[0] * r[1] + noise;
+            fwrite(r, sizeof(double), 5, o);
+        }
+        fclose(o);
+    }
+    return 0;
+}
+
+static int cmd_tiny(int argc, char **argv)
+{
+    if (argc < 6)
+        return 2;
+    char p[1024];
+    size_t ntr, nte;
+    snprintf(p, sizeof p, "%s/tiny_train.f64", argv[2]);
+    double *tr = bench_load_rows(p, 5, &ntr);
+    snprintf(p, sizeof p, "%s/tiny_test.f64", argv[2]);
+    double *te = bench_load_rows(p, 5, &nte);
+    int f32 = !strcmp(argv[3], "f32");
+    size_t batch = (size_t)atol(argv[4]), epochs = (size_t)atol(argv[5]);
+    double *Xtr = bench_xmalloc(ntr * 4 * sizeof(double)), *ytr = bench_xmalloc(ntr * sizeof(double));
+    double *Xte = bench_xmalloc(nte * 4 * sizeof(double)), *yte = bench_xmalloc(nte * sizeof(double));
+    for (size_t i = 0; i < ntr; i++) {
+        memcpy(Xtr + 4 * i, tr + 5 * i, 4 * sizeof(double));
+        ytr[i] = tr[5 * i + 4];
+    }
+    for (size_t i = 0; i < nte; i++) {
+        memcpy(Xte + 4 * i, te + 5 * i, 4 * sizeof(double));
+        yte[i] = te[5 * i + 4];
+    }
+    size_t units[2] = {8, 1};
+    ann_activation acts[2] = {ANN_ACT_TANH, ANN_ACT_IDENTITY};
+    ann *m = make_net(4, 2, units, acts, f32);
+    CHECK(ann_set_param(m, ANN_PARAM_SEED, 1));
+    CHECK(ann_set_param(m, ANN_PARAM_BATCH_SIZE, (double)batch));
+    CHECK(ann_set_param(m, ANN_PARAM_EPOCHS, (double)epochs));
+    CHECK(ann_set_param(m, ANN_PARAM_LEARNING_RATE, batch == 1 ? 0.01 : 0.05));
+    double t0 = bench_now();
+    CHECK(ann_fit(m, Xtr, ytr, ntr));
+    double dt = bench_now() - t0;
+    double *yh = bench_xmalloc(nte * sizeof(double));
+    CHECK(ann_predict(m, Xte, nte, yh));
+    double mse = 0;
+    for (size_t i = 0; i < nte; i++)
+        mse += (yh[i] - yte[i]) * (yh[i] - yte[i]);
+    mse /= (double)nte;
+    double lat = one_row_ns(m, Xte, 4, nte, 1);
+    printf("{\"impl\":\"libann\",\"work\":\"tiny\",\"prec\":\"%s\",\"batch\":%zu,"
+           "\"threads\":\"%s\",\"epochs\":%zu,\"train_sps\":%.1f,\"mse\":%.6f,"
+           "\"lat1_ns\":%.1f}\n",
+           argv[3], batch, bench_threads_env(), epochs, (double)(epochs * ntr) / dt, mse, lat);
+    ann_destroy(m);
+    return 0;
+}
+
+/* ---- sweeps --------------------------------------------------------------- */
+static double *rand_matrix(size_t n, uint64_t seed)
+{
+    double *X = bench_xmalloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        X[i] = urand(&seed) - 0.5;
+    return X;
+}
+
+static int cmd_sweep_width(int argc, char **argv)
+{
+    if (argc < 5)
+        return 2;
+    size_t W = (size_t)atol(argv[2]), B = (size_t)atol(argv[3]), n = (size_t)atol(argv[4]);
+    size_t n_in = 256;
+    double *X = rand_matrix(n * n_in, 7);
+    int32_t *y = bench_xmalloc(n * sizeof *y);
+    uint64_t s = 9;
+    for (size_t i = 0; i < n; i++)
+        y[i] = (int32_t)(urand(&s) * 10);
+    size_t units[3] = {W, W, 10};
+    ann_activation acts[3] = {ANN_ACT_RELU, ANN_ACT_RELU, ANN_ACT_SOFTMAX};
+    ann *m = make_net(n_in, 3, units, acts, 1);
+    CHECK(ann_set_param(m, ANN_PARAM_LOSS, ANN_LOSS_CROSS_ENTROPY));
+    CHECK(ann_set_param(m, ANN_PARAM_BATCH_SIZE, (double)B));
+    CHECK(ann_set_param(m, ANN_PARAM_EPOCHS, 1));
+    CHECK(ann_set_param(m, ANN_PARAM_LEARNING_RATE, 1e-3));
+    gemm_seconds = 0;
+    double t0 = bench_now();
+    CHECK(ann_fit_labels(m, X, y, n));
+    double dt = bench_now() - t0;
+    /* multiply-adds per sample: 3 products per layer, minus layer 0's
+     * input gradient */
+    double macs = 3.0 * (double)(n_in * W + W * W + W * 10) - (double)(n_in * W);
+    printf("{\"impl\":\"libann\",\"work\":\"sweep-width\",\"width\":%zu,\"batch\":%zu,"
+           "\"threads\":\"%s\",\"rows\":%zu,\"train_sps\":%.1f,\"gflops\":%.3f,"
+           "\"train_gemm_frac\":%.4f}\n",
+           W, B, bench_threads_env(), n, (double)n / dt, 2 * macs * (double)n / dt * 1e-9,
+           gemm_seconds / dt);
+    ann_destroy(m);
+    return 0;
+}
+
+static int cmd_sweep_rows(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    size_t n = (size_t)atol(argv[2]), n_in = 16;
+    double *X = rand_matrix(n * n_in, 3);
+    double *Y = bench_xmalloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        Y[i] = X[i * n_in] * X[i * n_in + 1] + X[i * n_in + 2];
+    size_t units[3] = {64, 64, 1};
+    ann_activation acts[3] = {ANN_ACT_RELU, ANN_ACT_RELU, ANN_ACT_IDENTITY};
+    ann *m = make_net(n_in, 3, units, acts, 0);
+    CHECK(ann_set_param(m, ANN_PARAM_BATCH_SIZE, 64));
+    CHECK(ann_set_param(m, ANN_PARAM_EPOCHS, 1));
+    double t0 = bench_now();
+    CHECK(ann_fit(m, X, Y, n));
+    double dt = bench_now() - t0;
+    printf("{\"impl\":\"libann\",\"work\":\"sweep-rows\",\"rows\":%zu,\"threads\":\"%s\","
+           "\"train_s\":%.4f,\"train_sps\":%.1f,\"data_mib\":%.2f}\n",
+           n, bench_threads_env(), dt, (double)n / dt,
+           (double)(n * (n_in + 1) * sizeof(double)) / 1048576.0);
+    ann_destroy(m);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        goto usage;
+    int r = 2;
+    if (!strcmp(argv[1], "fmnist"))
+        r = cmd_fmnist(argc, argv);
+    else if (!strcmp(argv[1], "gen-tiny"))
+        r = cmd_gen_tiny(argc, argv);
+    else if (!strcmp(argv[1], "tiny"))
+        r = cmd_tiny(argc, argv);
+    else if (!strcmp(argv[1], "sweep-width"))
+        r = cmd_sweep_width(argc, argv);
+    else if (!strcmp(argv[1], "sweep-rows"))
+        r = cmd_sweep_rows(argc, argv);
+    if (r != 2)
+        return r;
+usage:
+    fprintf(stderr, "usage: see the comment at the top of bench/bench_ann.c\n");
+    return 2;
+}

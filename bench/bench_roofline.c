@@ -1,0 +1,134 @@
+/* bench_roofline.c - the GEMM floor: OpenBLAS timed alone at exactly the
+ * products libann makes for the Fashion-MNIST net, turned into the least
+ * possible time per epoch and per 1000 predictions.
+ *
+ *   bench_roofline f32|f64 THREADS [TRAIN_ROWS] [BATCH]
+ *
+ * Per layer l (u units, fan inputs) one training step on B rows needs
+ *   forward   Z  = X W^T      GEMM(NoTrans, Trans)  B x u x fan
+ *   weights   dW = D^T A      GEMM(Trans, NoTrans)  u x fan x B
+ *   input     P  = D W        GEMM(NoTrans, NoTrans) B x fan x u
+ * and layer 0's input product is never needed (libann skips it; so do
+ * PyTorch and scikit-learn).  The epoch is 60000/128 full batches plus
+ * the remainder batch, each shape timed separately.  Inference: forward
+ * products at B = 1024.  Each shape is timed in 7 blocks of >= 20 ms and
+ * the median block is used.  The thread count is set with
+ * openblas_set_num_threads in this process only; each shape is also timed
+ * at 1 thread so the best per-product choice is visible. */
+#include <cblas.h>
+
+#include "bench_common.h"
+
+void openblas_set_num_threads(int);
+
+static int f32;
+
+static double time_gemm(int ta, int tb, size_t M, size_t N, size_t K)
+{
+    size_t es = f32 ? 4 : 8;
+    size_t na = M * K, nb = K * N, nc = M * N;
+    void *A = bench_xmalloc(na * es), *B = bench_xmalloc(nb * es), *C = bench_xmalloc(nc * es);
+    for (size_t i = 0; i < na; i++)
+        f32 ? (((float *)A)[i] = 0.001f * (float)(i % 97)) : (((double *)A)[i] = 0.001 * (double)(i % 97));
+    for (size_t i = 0; i < nb; i++)
+        f32 ? (((float *)B)[i] = 0.002f * (float)(i % 89)) : (((double *)B)[i] = 0.002 * (double)(i % 89));
+    memset(C, 0, nc * es);
+    enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    blasint lda = ta ? (blasint)M : (blasint)K, ldb = tb ? (blasint)K : (blasint)N;
+#define RUN()                                                                          \
+    do {                                                                               \
+        if (f32)                                                                       \
+            cblas_sgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0f, \
+                        A, lda, B, ldb, 0.0f, C, (blasint)N);                          \
+        else                                                                           \
+            cblas_dgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0,  \
+                        A, lda, B, ldb, 0.0, C, (blasint)N);                           \
+    } while (0)
+    /* calibrate */
+    size_t reps = 1;
+    for (;;) {
+        double t0 = bench_now();
+        for (size_t r = 0; r < reps; r++)
+            RUN();
+        if (bench_now() - t0 > 0.02)
+            break;
+        reps *= 2;
+    }
+    double t[7];
+    for (int b = 0; b < 7; b++) {
+        double t0 = bench_now();
+        for (size_t r = 0; r < reps; r++)
+            RUN();
+        t[b] = (bench_now() - t0) / (double)reps;
+    }
+    free(A);
+    free(B);
+    free(C);
+    return bench_median(t, 7);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: bench_roofline f32|f64 THREADS [TRAIN_ROWS] [BATCH]\n");
+        return 2;
+    }
+    f32 = !strcmp(argv[1], "f32");
+    int threads = atoi(argv[2]);
+    size_t rows = argc > 3 ? (size_t)atol(argv[3]) : 60000;
+    size_t Bt = argc > 4 ? (size_t)atol(argv[4]) : 128;
+    const size_t L = 3, fan[3] = {784, 256, 128}, units[3] = {256, 128, 10};
+    size_t nfull = rows / Bt, rem = rows % Bt;
+
+    double epoch_all = 0, epoch_nodx0 = 0, epoch_best = 0, infer = 0, infer_best = 0;
+    double dx0 = 0;
+    for (int pass = 0; pass < 2; pass++) { /* full batches, then the remainder */
+        size_t B = pass ? rem : Bt, count = pass ? (rem ? 1 : 0) : nfull;
+        if (!count)
+            continue;
+        for (size_t l = 0; l < L; l++) {
+            size_t u = units[l], k = fan[l];
+            size_t shp[3][5] = {{0, 1, B, u, k}, {1, 0, u, k, B}, {0, 0, B, k, u}};
+            const char *nm[3] = {"fwd", "dW", "dX"};
+            for (int p = 0; p < 3; p++) {
+                openblas_set_num_threads(threads);
+                double tt = time_gemm((int)shp[p][0], (int)shp[p][1], shp[p][2], shp[p][3], shp[p][4]);
+                openblas_set_num_threads(1);
+                double t1 = threads > 1 ? time_gemm((int)shp[p][0], (int)shp[p][1], shp[p][2],
+                                                    shp[p][3], shp[p][4])
+                                        : tt;
+                double best = tt < t1 ? tt : t1;
+                epoch_all += (double)count * tt;
+                if (!(l == 0 && p == 2))
+                    epoch_nodx0 += (double)count * tt, epoch_best += (double)count * best;
+                else
+                    dx0 += (double)count * tt;
+                printf("{\"work\":\"roofline-shape\",\"prec\":\"%s\",\"threads\":%d,"
+                       "\"layer\":%zu,\"product\":\"%s\",\"M\":%zu,\"N\":%zu,\"K\":%zu,"
+                       "\"us\":%.3f,\"us_1thread\":%.3f,\"gflops\":%.2f}\n",
+                       argv[1], threads, l, nm[p], shp[p][2], shp[p][3], shp[p][4], tt * 1e6,
+                       t1 * 1e6, 2e-9 * (double)(shp[p][2] * shp[p][3] * shp[p][4]) / tt);
+            }
+        }
+    }
+    for (size_t l = 0; l < L; l++) {
+        openblas_set_num_threads(threads);
+        double tt = time_gemm(0, 1, 1024, units[l], fan[l]);
+        openblas_set_num_threads(1);
+        double t1 = threads > 1 ? time_gemm(0, 1, 1024, units[l], fan[l]) : tt;
+        infer += tt * 1000.0 / 1024.0;
+        infer_best += (tt < t1 ? tt : t1) * 1000.0 / 1024.0;
+        printf("{\"work\":\"roofline-shape\",\"prec\":\"%s\",\"threads\":%d,\"layer\":%zu,"
+               "\"product\":\"infer\",\"M\":1024,\"N\":%zu,\"K\":%zu,\"us\":%.3f,"
+               "\"us_1thread\":%.3f,\"gflops\":%.2f}\n",
+               argv[1], threads, l, units[l], fan[l], tt * 1e6, t1 * 1e6,
+               2e-9 * 1024.0 * (double)(units[l] * fan[l]) / tt);
+    }
+    printf("{\"work\":\"roofline\",\"prec\":\"%s\",\"threads\":\"%d\",\"rows\":%zu,\"batch\":%zu,"
+           "\"epoch_all_s\":%.5f,\"epoch_s\":%.5f,\"epoch_best_s\":%.5f,\"dx0_s\":%.5f,"
+           "\"train_sps\":%.1f,\"infer_1000_s\":%.6f,\"infer_best_1000_s\":%.6f,"
+           "\"infer_sps\":%.1f}\n",
+           argv[1], threads, rows, Bt, epoch_all, epoch_nodx0, epoch_best, dx0,
+           (double)rows / epoch_nodx0, infer, infer_best, 1000.0 / infer);
+    return 0;
+}

@@ -1,0 +1,328 @@
+#!/usr/bin/python3
+"""Turn bench/run.sh's results.jsonl into the table (stdout), RESULTS.md and
+results.png.  Every number is a median over repeats with its spread
+(min..max); a ratio is computed per repeat from measurements taken side by
+side in that repeat, then summarised the same way.
+
+    report.py RESULTS.jsonl OUTDIR"""
+import collections, json, statistics, sys
+
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
+outdir = sys.argv[2]
+meta = {}
+for r in rows:
+    if r.get("work") in ("versions", "env"):
+        meta.update(r)
+
+# the n-th occurrence of a configuration belongs to repeat n
+seen = collections.Counter()
+for r in rows:
+    key = tuple(sorted((k, str(v)) for k, v in r.items()
+                       if k in ("impl", "work", "prec", "opt", "threads", "batch", "width",
+                                "rows", "product", "layer", "M", "N", "K")))
+    r["rep"] = seen[key]
+    seen[key] += 1
+
+
+def sel(**kw):
+    return [r for r in rows if all(str(r.get(k)) == str(v) for k, v in kw.items())]
+
+
+def by_rep(rs, f):
+    return {r["rep"]: f(r) for r in rs}
+
+
+def summ(vals):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return None
+    return statistics.median(vals), min(vals), max(vals)
+
+
+def fmt(s, nd=2, pct=False):
+    if s is None:
+        return "n/a"
+    m, lo, hi = s
+    if pct:
+        return f"{100*m:.1f}% [{100*lo:.1f}..{100*hi:.1f}]"
+    if abs(m) >= 1000:
+        return f"{m:,.0f} [{lo:,.0f}..{hi:,.0f}]"
+    return f"{m:.{nd}f} [{lo:.{nd}f}..{hi:.{nd}f}]"
+
+
+def ratio(a, b):
+    """per-repeat a/b for two {rep: value} maps"""
+    return summ([a[k] / b[k] for k in a if k in b and b[k]])
+
+
+lines = []
+P = lines.append
+checks = []  # (target, measured, ok)
+chart = []   # (label, median, lo, hi)
+
+P(f"Machine: {meta.get('cpu','?')}, {meta.get('cores','?')} cores, OPENBLAS_CORETYPE="
+  f"{meta.get('coretype','?')}; OpenBLAS {meta.get('openblas','?')}, FANN {meta.get('fann','?')}, "
+  f"PyTorch {meta.get('pytorch','?')}, scikit-learn {meta.get('sklearn','?')}, "
+  f"NumPy {meta.get('numpy','?')}, Python {meta.get('python','?')}; libann {meta.get('libann','?')}.")
+P(f"Fashion-MNIST: {meta.get('rows','?')} training rows, {meta.get('epochs','?')} epochs per run, "
+  f"{meta.get('reps','?')} interleaved repeats{' (QUICK MODE)' if meta.get('quick') else ''}. "
+  "Cells: median [min..max] over repeats; ratios are per-repeat ratios of side-by-side runs.")
+P("")
+
+# ---- Fashion-MNIST ------------------------------------------------------
+P("## Fashion-MNIST 784-256-128-10, batch 128")
+P("")
+P("| prec | thr | optimizer | impl | train samples/s | test acc | GEMM share | libann ÷ impl (train) | libann ÷ floor (train) |")
+P("|---|---|---|---|---|---|---|---|---|")
+fm = sel(work="fmnist")
+configs = sorted({(r["prec"], r["threads"], r["opt"]) for r in fm if r["impl"] == "libann"},
+                 key=lambda c: (c[0], c[1], ["sgd", "momentum", "adam"].index(c[2])))
+floors = {}
+for r in sel(work="roofline"):
+    floors.setdefault((r["prec"], r["threads"]), []).append(r)
+for prec, thr, opt in configs:
+    lib = sel(work="fmnist", impl="libann", prec=prec, threads=thr, opt=opt)
+    lib_sps = by_rep(lib, lambda r: r["train_sps"])
+    fl = floors.get((prec, thr), [])
+    fl_sps = by_rep(fl, lambda r: r["rows"] / r["epoch_s"])
+    rf = ratio(lib_sps, fl_sps)
+    P(f"| {prec} | {thr} | {opt} | **libann** | {fmt(summ(lib_sps.values()))} | "
+      f"{fmt(summ([r['acc'] for r in lib]), 4)} | {fmt(summ([r['train_gemm_frac'] for r in lib]), pct=True)} | "
+      f"1 | {fmt(rf)} |")
+    chart.append((f"train {prec} {thr}t {opt} ÷ floor", rf))
+    if opt in ("sgd", "momentum"):
+        need = 0.9 if thr == "1" else 0.85
+        checks.append((f"train {prec} {thr} thread(s) {opt} ≥ {need} × GEMM floor (no layer-0 input grad)",
+                       fmt(rf), rf is not None and rf[0] >= need))
+    for impl in ("pytorch", "sklearn"):
+        pr = sel(work="fmnist", impl=impl, prec=prec, threads=thr, opt=opt)
+        if not pr:
+            continue
+        p_sps = by_rep(pr, lambda r: r["train_sps"])
+        rp = ratio(lib_sps, p_sps)
+        P(f"| | | | {impl} | {fmt(summ(p_sps.values()))} | {fmt(summ([r['acc'] for r in pr]), 4)} | | "
+          f"{fmt(rp)} | |")
+        chart.append((f"train {prec} {thr}t {opt} ÷ {impl}", rp))
+        dacc = summ([abs(a['acc'] - b['acc']) for a in lib for b in pr if a['rep'] == b['rep']])
+        checks.append((f"accuracy {prec} {thr}t {opt}: |libann − {impl}| ≤ 0.5 points",
+                       fmt(dacc and tuple(100 * x for x in dacc)) + " points",
+                       dacc is not None and dacc[0] <= 0.005))
+fa = sel(work="fmnist", impl="fann")
+if fa:
+    P(f"| f32 | 1 | per-sample SGD | FANN (tanh/sigmoid) | {fmt(summ([r['train_sps'] for r in fa]))} | "
+      f"{fmt(summ([r['acc'] for r in fa]), 4)} | | | |")
+P("")
+
+# optimizer overhead
+P("### Optimizer cost (per-epoch time ÷ plain SGD's, same repeat)")
+P("")
+P("| prec | threads | momentum ÷ SGD | Adam ÷ SGD |")
+P("|---|---|---|---|")
+for prec, thr in sorted({(c[0], c[1]) for c in configs}):
+    sgd = by_rep(sel(work="fmnist", impl="libann", prec=prec, threads=thr, opt="sgd"), lambda r: r["train_s"])
+    cells = []
+    for opt in ("momentum", "adam"):
+        o = by_rep(sel(work="fmnist", impl="libann", prec=prec, threads=thr, opt=opt), lambda r: r["train_s"])
+        rr = ratio(o, sgd)
+        cells.append(fmt(rr, 3))
+        checks.append((f"{opt} epoch ≤ 1.05 × SGD epoch ({prec}, {thr}t)", fmt(rr, 3),
+                       rr is not None and rr[0] <= 1.05))
+    P(f"| {prec} | {thr} | {cells[0]} | {cells[1]} |")
+P("")
+
+# 1 vs 2 threads
+for prec in sorted({c[0] for c in configs}):
+    for opt in ("sgd", "momentum", "adam"):
+        one = by_rep(sel(work="fmnist", impl="libann", prec=prec, threads="1", opt=opt), lambda r: r["train_sps"])
+        two = by_rep(sel(work="fmnist", impl="libann", prec=prec, threads="2", opt=opt), lambda r: r["train_sps"])
+        if one and two:
+            rr = ratio(two, one)
+            checks.append((f"2 threads never slower than 1 ({prec} {opt}): 2t ÷ 1t ≥ 1", fmt(rr),
+                           rr is not None and rr[0] >= 1.0))
+
+# inference
+P("## Fashion-MNIST inference")
+P("")
+P("| prec | thr | impl | samples/s at batch 1024 | GEMM share | ÷ floor | libann ÷ impl | batch-1 latency µs | impl latency ÷ libann's |")
+P("|---|---|---|---|---|---|---|---|---|")
+for prec, thr in sorted({(c[0], c[1]) for c in configs}):
+    lib = sel(work="fmnist", impl="libann", prec=prec, threads=thr)
+    li = by_rep(lib, lambda r: r["infer_sps"])  # 3 optimizers per repeat: use all
+    li_all = [r["infer_sps"] for r in lib]
+    ll = [r["lat1_us"] for r in lib]
+    fl = floors.get((prec, thr), [])
+    fsps = by_rep(fl, lambda r: 1000.0 / r["infer_1000_s"])
+    rf = ratio(li, fsps)
+    P(f"| {prec} | {thr} | **libann** | {fmt(summ(li_all))} | "
+      f"{fmt(summ([r['infer_gemm_frac'] for r in lib]), pct=True)} | {fmt(rf)} | 1 | {fmt(summ(ll), 1)} | 1 |")
+    chart.append((f"infer {prec} {thr}t ÷ floor", rf))
+    checks.append((f"inference {prec} {thr}t batch 1024 ≥ 0.95 × GEMM floor", fmt(rf), rf is not None and rf[0] >= 0.95))
+    peers = [("pytorch", sel(work="fmnist", impl="pytorch", prec=prec, threads=thr)),
+             ("sklearn", sel(work="fmnist", impl="sklearn", prec=prec, threads=thr))]
+    if prec == "f32" and thr == "1":
+        peers.append(("fann", sel(work="fmnist", impl="fann")))
+    lmed = summ(ll)
+    for impl, pr in peers:
+        if not pr:
+            continue
+        rp = ratio(li, by_rep(pr, lambda r: r["infer_sps"]))
+        rl = ratio(by_rep(pr, lambda r: r["lat1_us"]), by_rep(lib, lambda r: r["lat1_us"]))
+        P(f"| | | {impl} | {fmt(summ([r['infer_sps'] for r in pr]))} | | | {fmt(rp)} | "
+          f"{fmt(summ([r['lat1_us'] for r in pr]), 1)} | {fmt(rl)} |")
+        if impl in ("pytorch", "fann"):
+            checks.append((f"one-row predict (Fashion-MNIST net, {prec} {thr}t) faster than {impl}", fmt(rl),
+                           rl is not None and rl[0] > 1.0))
+P("")
+
+# memory
+mem = [r for r in fm if r["impl"] == "libann" and "fit_extra_mib" in r]
+if mem:
+    P("Peak memory of `ann_fit` beyond the caller's data (VmHWM after the fit − VmRSS before; "
+      f"data = {mem[0]['train_data_mib']:.0f} MiB): " + fmt(summ([r['fit_extra_mib'] for r in mem]), 1) + " MiB.")
+    P("")
+    mx = max(r["fit_extra_mib"] for r in mem)
+    checks.append(("peak memory of ann_fit ≤ data + 64 MiB", f"+{mx:.1f} MiB (worst run)", mx <= 64))
+
+# roofline
+P("## GEMM floor (OpenBLAS alone at libann's shapes)")
+P("")
+P("| prec | thr | epoch, all products s | epoch, no layer-0 input grad s | best per-product threads s | samples/s | 1000 predictions ms |")
+P("|---|---|---|---|---|---|---|")
+for (prec, thr), fl in sorted(floors.items()):
+    P(f"| {prec} | {thr} | {fmt(summ([r['epoch_all_s'] for r in fl]), 3)} | {fmt(summ([r['epoch_s'] for r in fl]), 3)} | "
+      f"{fmt(summ([r['epoch_best_s'] for r in fl]), 3)} | {fmt(summ([r['rows']/r['epoch_s'] for r in fl]))} | "
+      f"{fmt(summ([1000*r['infer_1000_s'] for r in fl]), 3)} |")
+P("")
+shp = [r for r in rows if r.get("work") == "roofline-shape" and str(r["threads"]) == "2" and r["M"] * r["N"] > 0]
+if shp:
+    P("Per product at 2 threads (µs, median; ‘1t’ is the same product on 1 thread):")
+    P("")
+    P("| prec | layer | product | M×N×K | 2 threads | 1 thread |")
+    P("|---|---|---|---|---|---|")
+    g = collections.defaultdict(list)
+    for r in shp:
+        g[(r["prec"], r["layer"], r["product"], r["M"], r["N"], r["K"])].append(r)
+    for k, v in sorted(g.items()):
+        P(f"| {k[0]} | {k[1]} | {k[2]} | {k[3]}×{k[4]}×{k[5]} | {statistics.median(x['us'] for x in v):.1f} | "
+          f"{statistics.median(x['us_1thread'] for x in v):.1f} |")
+    P("")
+
+# tiny
+P("## Tiny regression 4-8(tanh)-1, 20000 rows")
+P("")
+P("| prec | batch | impl | train samples/s | test MSE | one-row predict ns | libann ÷ impl (train) | impl ns ÷ libann ns |")
+P("|---|---|---|---|---|---|---|---|")
+ti = sel(work="tiny")
+for prec in sorted({r["prec"] for r in ti if r["impl"] == "libann"}):
+    for bs in (1, 32):
+        lib = sel(work="tiny", impl="libann", prec=prec, batch=bs)
+        if not lib:
+            continue
+        ls = by_rep(lib, lambda r: r["train_sps"])
+        ln = by_rep(lib, lambda r: r["lat1_ns"])
+        P(f"| {prec} | {bs} | **libann** | {fmt(summ(ls.values()))} | {fmt(summ([r['mse'] for r in lib]), 4)} | "
+          f"{fmt(summ(ln.values()), 0)} | 1 | 1 |")
+        for impl in ("fann", "pytorch", "sklearn"):
+            pr = sel(work="tiny", impl=impl, prec=prec, batch=bs)
+            if not pr:
+                continue
+            rs = ratio(ls, by_rep(pr, lambda r: r["train_sps"]))
+            rl = ratio(by_rep(pr, lambda r: r["lat1_ns"]), ln)
+            P(f"| | | {impl} | {fmt(summ([r['train_sps'] for r in pr]))} | {fmt(summ([r['mse'] for r in pr]), 4)} | "
+              f"{fmt(summ([r['lat1_ns'] for r in pr]), 0)} | {fmt(rs)} | {fmt(rl)} |")
+            if impl == "fann":
+                chart.append((f"tiny {prec} SGD ÷ FANN", rs))
+                chart.append((f"tiny {prec} predict ÷ FANN", rl))
+                checks.append((f"tiny per-sample SGD ≥ 1.5 × FANN ({prec})", fmt(rs), rs is not None and rs[0] >= 1.5))
+                checks.append((f"tiny one-row predict ≥ 1.5 × FANN ({prec})", fmt(rl), rl is not None and rl[0] >= 1.5))
+P("")
+
+# sweeps
+sw = sel(work="sweep-width")
+if sw:
+    P("## Sweeps (float32, 256-W-W-10, 1 thread, 20000 rows, 1 epoch)")
+    P("")
+    P("| width | batch | samples/s | GFLOP/s | GEMM share |")
+    P("|---|---|---|---|---|")
+    g = collections.defaultdict(list)
+    for r in sw:
+        g[(r["width"], r["batch"])].append(r)
+    for (w, b), v in sorted(g.items()):
+        P(f"| {w} | {b} | {fmt(summ([x['train_sps'] for x in v]))} | {fmt(summ([x['gflops'] for x in v]))} | "
+          f"{fmt(summ([x['train_gemm_frac'] for x in v]), pct=True)} |")
+    P("")
+sr = sel(work="sweep-rows")
+if sr:
+    P("Rows sweep (float64, 16-64-64-1, batch 64, 1 epoch; time should be linear in rows, "
+      "max RSS from `/usr/bin/time -v` against the data size):")
+    P("")
+    P("| rows | epoch s | µs per row | data MiB | max RSS MiB | RSS − data MiB |")
+    P("|---|---|---|---|---|---|")
+    g = collections.defaultdict(list)
+    for r in sr:
+        g[r["rows"]].append(r)
+    for n, v in sorted(g.items()):
+        P(f"| {n:,} | {fmt(summ([x['train_s'] for x in v]), 4)} | {fmt(summ([1e6*x['train_s']/n for x in v]), 3)} | "
+          f"{v[0]['data_mib']:.1f} | {fmt(summ([x.get('max_rss_mib') for x in v]), 1)} | "
+          f"{fmt(summ([x.get('max_rss_mib', 0) - x['data_mib'] for x in v]), 1)} |")
+    P("")
+
+P("## Targets")
+P("")
+P("| target | measured (median [min..max]) | met |")
+P("|---|---|---|")
+for t, m, ok in checks:
+    P(f"| {t} | {m} | {'yes' if ok else '**no**'} |")
+P("")
+
+text = "\n".join(lines)
+print(text)
+
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ch = [(l, s) for l, s in chart if s is not None]
+    fig, axes = plt.subplots(1, 2 if sw else 1, figsize=(15, max(4, 0.28 * len(ch) + 1)),
+                             gridspec_kw={"width_ratios": [2, 1]} if sw else None)
+    ax = axes[0] if sw else axes
+    ys = range(len(ch))
+    med = [s[0] for _, s in ch]
+    err = [[s[0] - s[1] for _, s in ch], [s[2] - s[0] for _, s in ch]]
+    ax.barh(list(ys), med, xerr=err, color=["tab:green" if m >= 1 else "tab:orange" for m in med])
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels([l for l, _ in ch], fontsize=7)
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("libann ÷ peer or floor (median, min..max), > 1 is better for libann")
+    ax.invert_yaxis()
+    if sw:
+        ax2 = axes[1]
+        for b0 in sorted({r["batch"] for r in sw}):
+            pts = collections.defaultdict(list)
+            for r in sw:
+                if r["batch"] == b0:
+                    pts[r["width"]].append(r["gflops"])
+            if len(pts) > 1:
+                xs = sorted(pts)
+                ax2.plot(xs, [statistics.median(pts[x]) for x in xs], "o-", label=f"batch {b0}")
+        pts = collections.defaultdict(list)
+        for r in sw:
+            if r["width"] == 256:
+                pts[r["batch"]].append(r["gflops"])
+        xs = sorted(pts)
+        ax2.plot(xs, [statistics.median(pts[x]) for x in xs], "s--", label="width 256, by batch")
+        ax2.set_xscale("log", base=2)
+        ax2.set_xlabel("width (or batch for the dashed line)")
+        ax2.set_ylabel("training GFLOP/s, float32, 1 thread")
+        ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(f"{outdir}/results.png", dpi=110)
+    png = "![libann against peers and the GEMM floor](results.png)\n\n"
+except Exception as e:  # the table matters more than the chart
+    print(f"chart skipped: {e}", file=sys.stderr)
+    png = ""
+
+with open(f"{outdir}/RESULTS.md", "w") as f:
+    f.write("# libann benchmark results\n\nRegenerated by `bench/run.sh`; see README.md for the "
+            "workloads and how to read the table.\n\n" + png + text + "\n")
