@@ -208,6 +208,65 @@ int main(int argc, char **argv)
     run_case("labels-adam-ce-val-early", 1, 0, X, Y, lab, cfg_adam);
     run_case("f32-sgd-momentum-l2", 0, 1, X, Y, lab, cfg_sgd);
 
+    /* Epoch by epoch (fit(1) eight times == fit(8)): the ranks' weights are
+     * bitwise identical after every epoch, and end where one process ends. */
+    {
+        ann *ref = make_model(ANN_ACT_IDENTITY, 0), *m = make_model(ANN_ACT_IDENTITY, 0);
+        cfg_sgd(ref);
+        cfg_sgd(m);
+        ann_set_param(m, ANN_PARAM_EPOCHS, 1);
+        size_t lo, hi, n = n_params(m);
+        shard(N_ROWS, &lo, &hi);
+        CHECK(ann_fit(ref, X, Y, N_ROWS) == ANN_OK, "per-epoch: reference fit");
+        uint64_t *all = malloc((size_t)nranks * sizeof *all);
+        int same = 1;
+        for (int e = 1; e <= 8; e++) {
+            ann_status st = ann_mpi_fit(m, MPI_COMM_WORLD, X + lo * N_IN, Y + lo * N_OUT,
+                                        hi - lo);
+            CHECK(st == ANN_OK, "per-epoch %d: %s", e, ann_mpi_errmsg(m));
+            double *w = weights(m);
+            uint64_t h = fnv(w, n);
+            free(w);
+            MPI_Allgather(&h, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+            for (int r = 1; r < nranks; r++)
+                if (all[r] != all[0])
+                    same = 0;
+        }
+        CHECK(same, "per-epoch: ranks' weights differ after some epoch");
+        double *a = weights(m), *b = weights(ref), worst = 0;
+        for (size_t i = 0; i < n; i++) {
+            double d = fabs(a[i] - b[i]) / fmax(1, fabs(b[i]));
+            if (!(d <= worst))
+                worst = d;
+        }
+        CHECK(worst <= (nranks == 1 ? 0 : TOL_F64), "per-epoch: max rel diff %.3g", worst);
+        if (rank == 0)
+            printf("np=%d 8 x fit(1 epoch): ranks bitwise identical after every epoch: %s, "
+                   "max rel diff vs fit(8) in one process %.3g\n", nranks,
+                   same ? "yes" : "NO", worst);
+        free(a);
+        free(b);
+        free(all);
+        ann_destroy(ref);
+        ann_destroy(m);
+    }
+
+    /* Different architectures across ranks: everyone gets INVALID_ARGUMENT. */
+    if (nranks > 1) {
+        size_t units[2] = {rank == 1 ? 9u : 8u, N_OUT};
+        ann_activation acts[2] = {ANN_ACT_TANH, ANN_ACT_IDENTITY};
+        ann *m = NULL;
+        ann_create(&m, N_IN, 2, units, acts);
+        size_t lo, hi;
+        shard(N_ROWS, &lo, &hi);
+        ann_status st = ann_mpi_fit(m, MPI_COMM_WORLD, X + lo * N_IN, Y + lo * N_OUT, hi - lo);
+        CHECK(st == ANN_ERR_INVALID_ARGUMENT, "mismatch: status %d", (int)st);
+        if (rank == 0)
+            printf("np=%d models differ on rank 1: %s (\"%s\")\n", nranks,
+                   ann_status_str(st), ann_mpi_errmsg(m));
+        ann_destroy(m);
+    }
+
     /* Bad data on the last rank: everyone fails the same way. */
     {
         ann *m = make_model(ANN_ACT_IDENTITY, 0);
