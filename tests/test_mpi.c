@@ -179,12 +179,12 @@ static void cfg_adam(ann *m)
 {
     ann_set_param(m, ANN_PARAM_LOSS, ANN_LOSS_CROSS_ENTROPY);
     ann_set_param(m, ANN_PARAM_BATCH_SIZE, 24);
-    ann_set_param(m, ANN_PARAM_EPOCHS, 12);
-    ann_set_param(m, ANN_PARAM_LEARNING_RATE, 0.01);
+    ann_set_param(m, ANN_PARAM_EPOCHS, 60);
+    ann_set_param(m, ANN_PARAM_LEARNING_RATE, 0.05);
     ann_set_param(m, ANN_PARAM_OPTIMIZER, ANN_OPTIMIZER_ADAM);
     ann_set_param(m, ANN_PARAM_L2, 1e-4);
     ann_set_param(m, ANN_PARAM_VALIDATION_FRACTION, 0.2);
-    ann_set_param(m, ANN_PARAM_PATIENCE, 3);
+    ann_set_param(m, ANN_PARAM_PATIENCE, 2);
 }
 
 static void cfg_noshuffle(ann *m)
