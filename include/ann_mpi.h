@@ -37,6 +37,11 @@
  *   Divergence, early stopping and the progress callback's stop request
  *   are decided on reduced values, so all ranks return the same status.
  *   A float32 model reduces in float (the loss sum travels as a float too).
+ *   Each rank's progress callback (if set) runs after every epoch with the
+ *   global losses; a stop request from any rank stops all ranks.
+ *   Every rank keeps an index of the GLOBAL row order (8 bytes per global
+ *   row) besides work buffers for one global batch; the data is never
+ *   copied or exchanged, only gradients.
  *
  *   Bitwise identity of the ranks' weights relies on MPI_Allreduce giving
  *   every rank the same result, which Open MPI's reduction algorithms do
