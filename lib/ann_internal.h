@@ -167,6 +167,15 @@ typedef struct ann__ws {
     void *d0, *d1;            /* cap x max_width deltas */
     void *grad;               /* n_params (training only) */
     void *block;              /* the single allocation */
+    /* Gradient hooks for data-parallel training (lib/mpi.c); ann__ws_init
+     * zeroes them, which keeps the single-process meaning.  grad_scale > 0
+     * replaces the 1/B factor of ann__backward (a rank computing its share
+     * of a global batch passes 1/B_global, so the summed shares are the
+     * global mean); skip_l2 leaves the L2 term out (added once after the
+     * sum).  ws->grad may be pointed at a caller buffer of n_params
+     * elements before ann__backward/ann__update. */
+    double grad_scale;
+    int skip_l2;
 } ann__ws;
 
 int ann__ws_init(ann__ws *ws, const ann *model, size_t cap, int training);

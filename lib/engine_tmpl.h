@@ -372,8 +372,9 @@ static void SFX(backward)(const ann *m, ann__ws *ws, const T *x, const T *y, siz
     const T *params = m->params;
     T *grad = ws->grad;
     T slope = (T)m->s.leaky_slope;
-    T invB = (T)1 / (T)B;
-    T l2 = (T)m->s.l2;
+    /* ann_mpi hooks (ws fields, 0 by default): see ann__ws. */
+    T invB = ws->grad_scale > 0 ? (T)ws->grad_scale : (T)1 / (T)B;
+    T l2 = ws->skip_l2 ? (T)0 : (T)m->s.l2;
     T *D = ws->d0, *Dn = ws->d1;
     const T *yh = ws->a[L - 1];
     ann_activation oact = m->acts[L - 1];
