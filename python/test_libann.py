@@ -113,6 +113,20 @@ class TestBitwise(unittest.TestCase):
                 self.assertTrue(np.array_equal(
                     self.clf.predict(Xv), np.argmax(c_predict(self.clf, Xv), axis=1)))
 
+    def test_views_do_not_copy(self):
+        for name, Xv in self.layouts(self.X):
+            if Xv.dtype not in (np.float32, np.float64):
+                continue
+            with self.subTest(layout=name):
+                view, kept = libann._as_view(Xv, "X")
+                self.assertTrue(np.shares_memory(kept, Xv), name)
+                self.assertEqual(view.data, Xv.ctypes.data)
+
+    def test_calls_release_the_gil(self):
+        # ctypes.CDLL (unlike PyDLL) drops the GIL around every call
+        self.assertIsInstance(libann.lib, ctypes.CDLL)
+        self.assertNotIsInstance(libann.lib, ctypes.PyDLL)
+
     def test_fit_layouts_give_same_model(self):
         X, y = regression_data(n=64)
         for name, Xv in list(self.layouts(X))[:6]:
