@@ -541,11 +541,13 @@ static int is_classifier(const ann *m)
 typedef struct progress_state {
     int tty;
     size_t epochs;
+    size_t last; /* last epoch shown */
 } progress_state;
 
 static int on_epoch(void *user, size_t epoch, double train_loss, double val_loss)
 {
-    const progress_state *p = user;
+    progress_state *p = user;
+    p->last = epoch;
     if (p->tty) {
         int width = 30, done = (int)(width * (double)epoch / (double)p->epochs);
         fprintf(stderr, "\r[%.*s%*s] epoch %zu/%zu  loss %.6g", done,
@@ -754,13 +756,13 @@ static int cmd_fit(int argc, char **argv)
             scale(t.Y, t.rows, t.n_y, mu_y, sd_y);
         }
     }
-    progress_state ps = {isatty(STDERR_FILENO), (size_t)o.epochs};
+    progress_state ps = {isatty(STDERR_FILENO), (size_t)o.epochs, 0};
     if (!o.quiet)
         ann_set_progress(m, on_epoch, &ps);
     ann_status st = o.classify ? ann_fit_labels(m, t.X, labels, t.rows)
                                : ann_fit(m, t.X, t.Y, t.rows);
-    if (ps.tty && !o.quiet && st != ANN_OK)
-        fputc('\n', stderr);
+    if (ps.tty && ps.last > 0 && ps.last != ps.epochs)
+        fputc('\n', stderr); /* a bar left open by early stopping or an error */
     if (st != ANN_OK) {
         die_msg("training failed: %s", ann_errmsg(m));
         goto done;
