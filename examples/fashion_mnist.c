@@ -138,7 +138,7 @@ int main(int argc, char **argv)
         check(ann_set_param(m, ANN_PARAM_LOSS, ANN_LOSS_CROSS_ENTROPY), m, "loss") ||
         check(ann_set_param(m, ANN_PARAM_OPTIMIZER, ANN_OPTIMIZER_ADAM), m, "optimizer") ||
         check(ann_set_param(m, ANN_PARAM_LEARNING_RATE, 0.001), m, "lr") ||
-        check(ann_set_param(m, ANN_PARAM_LR_DECAY, 0.05), m, "lr decay") ||
+        check(ann_set_param(m, ANN_PARAM_LR_DECAY, 0.3), m, "lr decay") ||
         check(ann_set_param(m, ANN_PARAM_BATCH_SIZE, 64), m, "batch") ||
         check(ann_set_param(m, ANN_PARAM_EPOCHS, 1), m, "epochs"))
         return 1;
