@@ -149,8 +149,39 @@ typedef enum ann_loss {
 typedef enum ann_init {
     ANN_INIT_SMALL_UNIFORM = 0,
     ANN_INIT_XAVIER = 1,
-    ANN_INIT_HE = 2
+    ANN_INIT_HE = 2,
+    ANN_INIT_ORTHOGONAL = 3     /* @since 1.1: each W_l is a (semi-)orthogonal
+                                   matrix times ANN_PARAM_INIT_GAIN: the Q of
+                                   a QR factorisation (LAPACKE dgeqrf/dorgqr)
+                                   of a seeded Gaussian matrix, columns sign-
+                                   corrected by diag(R) (Saxe et al.; as Keras
+                                   and PyTorch).  W W^T = gain^2 I when
+                                   units <= fan_in, W^T W = gain^2 I
+                                   otherwise.  Biases zero. */
 } ann_init;
+
+/* Values of ANN_PARAM_PREPROCESS (@since 1.1).  The transform is fitted
+ * by ann_fit / ann_fit_labels (and their views) on the training rows (the
+ * validation rows excluded), stored in the model (in double, whatever the
+ * precision) and saved with it, and applied to the inputs by every call
+ * that reads X: prediction, evaluation and training.  With mean m (per
+ * feature) and the population covariance C = E[(x-m)(x-m)^T] = V L V^T
+ * (eigenvalues l_i, from LAPACKE dsyevd), the network sees
+ *   STANDARDIZE  x'_j = (x_j - m_j) / sd_j; a feature whose sd is 0 (or
+ *                below 1e-12 times max(1, |m_j|)) is only centred (x' = 0
+ *                on the training rows), never divided by zero
+ *   PCA          x' = D^{-1/2} V^T (x - m): decorrelated components ordered
+ *                by decreasing variance (all n_inputs kept)
+ *   ZCA          x' = V D^{-1/2} V^T (x - m): decorrelated, closest to x
+ * with D = diag(max(l_i, 0) + eps * l_max), eps = ANN_PARAM_WHITEN_EPSILON.
+ * After PCA/ZCA the training inputs' covariance is the identity up to
+ * about eps * l_max / l_i.  Whitening needs n_inputs <= 8192. */
+typedef enum ann_preprocess {
+    ANN_PREPROCESS_NONE = 0,
+    ANN_PREPROCESS_STANDARDIZE = 1,
+    ANN_PREPROCESS_PCA = 2,
+    ANN_PREPROCESS_ZCA = 3
+} ann_preprocess;
 
 /* Values of ANN_PARAM_PRECISION. */
 typedef enum ann_precision {
@@ -193,6 +224,10 @@ typedef enum ann_param {
     ANN_PARAM_PRECISION = 202,     /* ANN_PRECISION_F64, an ann_precision.
                                       Switching converts the weights and
                                       optimizer state (F64->F32 rounds). */
+    ANN_PARAM_INIT_GAIN = 203,     /* 1.0, (0, 1e3]: the gain of
+                                      ANN_INIT_ORTHOGONAL (other inits
+                                      ignore it).  Setting it does not
+                                      re-draw the weights.  @since 1.1 */
     /* 300..399: optimizers and regularisation */
     ANN_PARAM_OPTIMIZER = 300,     /* ANN_OPTIMIZER_SGD, an ann_optimizer */
     ANN_PARAM_MOMENTUM = 301,      /* 0.9, [0, 1) */
@@ -216,6 +251,23 @@ typedef enum ann_param {
                                       after this many epochs without a new
                                       best validation loss and restore the
                                       best weights; 0 = never stop early */
+    /* 500..599: input preprocessing (@since 1.1) */
+    ANN_PARAM_PREPROCESS = 500,    /* ANN_PREPROCESS_NONE, an ann_preprocess.
+                                      Fitted by every ann_fit* call (a refit
+                                      recomputes it from the new rows).
+                                      ann_train_batch never refits: it uses
+                                      the stored transform, and if none is
+                                      fitted yet (mode != none) it fits one
+                                      from its own rows first.  Prediction
+                                      and evaluation apply the stored
+                                      transform (none: inputs as given).
+                                      Changing the value discards the fitted
+                                      transform. */
+    ANN_PARAM_WHITEN_EPSILON = 501, /* 1e-12, (0, 1]: relative regulariser
+                                      of PCA/ZCA: eps * l_max is added to
+                                      every covariance eigenvalue, so
+                                      near-singular directions are damped,
+                                      not blown up.  Used at the next fit. */
     /* 900..999: read-only facts and training results (set fails) */
     ANN_PARAM_EPOCHS_RUN = 900,    /* epochs completed by the last fit */
     ANN_PARAM_TRAIN_LOSS = 901,    /* mean training loss of the last epoch

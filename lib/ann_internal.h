@@ -31,7 +31,20 @@ typedef struct ann__settings {
     double lr_decay;
     double validation_fraction;
     size_t patience;
+    double init_gain;
+    int preprocess;
+    double whiten_epsilon;
 } ann__settings;
+
+/* A fitted input transform (prep.c), always in double:
+ * x' = (x - mean) .* scale          (STANDARDIZE, scale has n entries)
+ * x' = W (x - mean)                 (PCA/ZCA, W is n x n row-major). */
+typedef struct ann__prep {
+    int mode;                /* ANN_PREPROCESS_*, 0 = nothing fitted */
+    double *mean;            /* n_inputs */
+    double *mat;             /* n_inputs (scale) or n_inputs^2 (W); one
+                                block with mean */
+} ann__prep;
 
 /* ---- the model --------------------------------------------------------- */
 struct ann {
@@ -54,6 +67,7 @@ struct ann {
     uint64_t decay_epochs;   /* epochs counted for learning-rate decay */
 
     ann__settings s;
+    ann__prep prep;          /* fitted input transform, or mode 0 */
     uint64_t rng[4];         /* xoshiro256** state */
 
     /* results of the last fit */
@@ -106,7 +120,9 @@ void ann__shuffle(uint64_t st[4], size_t *idx, size_t n);
 void ann__sort_indices(size_t *idx, size_t n);
 
 /* ---- lifecycle helpers (lifecycle.c) ----------------------------------- */
-void ann__draw_weights(ann *model);
+/* Re-draw the weights.  ANN_OK, or ANN_ERR_OUT_OF_MEMORY / ANN_ERR_NUMERIC
+ * (orthogonal init) with the model untouched; no message is recorded. */
+ann_status ann__draw_weights(ann *model);
 int ann__alloc_opt_state(ann *model);    /* 0 ok, -1 OOM; state zeroed */
 
 /* ---- BLAS adapter (blas.c: the only file that includes cblas.h) -------- */
@@ -124,6 +140,28 @@ void ann__dgemv(int transA, size_t M, size_t N, double alpha, const double *A,
                 size_t lda, const double *x, double beta, double *y);
 void ann__sgemv(int transA, size_t M, size_t N, float alpha, const float *A,
                 size_t lda, const float *x, float beta, float *y);
+
+void ann__dsyrk_tn(size_t N, size_t K, const double *A, double *C);
+
+/* ---- LAPACKE adapter (linalg.c: the only file that includes lapacke.h) -- */
+/* Eigen-decomposition of the symmetric n x n row-major A (upper triangle
+ * read): eigenvalues ascending into w, eigenvectors as the columns of A.
+ * ANN_OK, ANN_ERR_OUT_OF_MEMORY, ANN_ERR_NUMERIC (no convergence). */
+ann_status ann__sym_eig(size_t n, double *A, double *w);
+/* Q (m x n, column-major, m >= n) of the QR factorisation of A, in place,
+ * with column j multiplied by sign(R_jj).  Statuses as above. */
+ann_status ann__qr_q(size_t m, size_t n, double *A);
+
+/* ---- preprocessing (prep.c) ------------------------------------------- */
+/* Fit the transform of mode m->s.preprocess from rows idx[0..n) of X (or
+ * rows 0..n when idx is NULL) into *out (allocated; mode 0 for NONE).
+ * Does not change the model.  Records a message on failure. */
+struct ann__view;
+ann_status ann__prep_fit(const ann *m, const char *fn, const struct ann__view *X,
+                         const size_t *idx, size_t n, ann__prep *out);
+void ann__prep_free(ann__prep *p);
+size_t ann__prep_mat_len(int mode, size_t n_inputs); /* 0, n, n*n */
+int ann__prep_copy(ann__prep *dst, const ann__prep *src, size_t n_inputs);
 
 /* ---- engine (engine.c, instantiated per precision) --------------------- */
 
@@ -166,6 +204,7 @@ typedef struct ann__ws {
     void *z_out;              /* cap x n_outputs (pre-activation output) */
     void *d0, *d1;            /* cap x max_width deltas */
     void *grad;               /* n_params (training only) */
+    void *xt;                 /* cap x n_inputs: whitened inputs, or NULL */
     void *block;              /* the single allocation */
 } ann__ws;
 

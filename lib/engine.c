@@ -72,6 +72,11 @@ int ann__ws_init(ann__ws *ws, const ann *m, size_t cap, int training)
     size_t o_a = sz;
     for (size_t l = 0; l < L; l++)
         sz = add_sz(sz, round_up(mul_sz(mul_sz(cap, m->units[l]), es)));
+    size_t o_t = sz;
+    int whiten = m->s.preprocess == ANN_PREPROCESS_PCA || m->s.preprocess == ANN_PREPROCESS_ZCA ||
+                 m->prep.mode == ANN_PREPROCESS_PCA || m->prep.mode == ANN_PREPROCESS_ZCA;
+    if (whiten)
+        sz = add_sz(sz, round_up(mul_sz(mul_sz(cap, m->n_inputs), es)));
     size_t o_d = sz, dsz = 0;
     if (training) {
         dsz = round_up(mul_sz(mul_sz(cap, m->max_width), es));
@@ -89,6 +94,7 @@ int ann__ws_init(ann__ws *ws, const ann *m, size_t cap, int training)
     ws->x = blk + o_x;
     ws->y = blk + o_y;
     ws->z_out = blk + o_z;
+    ws->xt = whiten ? blk + o_t : NULL;
     size_t off = o_a;
     for (size_t l = 0; l < L; l++) {
         ws->a[l] = blk + off;

@@ -204,6 +204,38 @@ static inline int SFX(is_native)(const ann__view *v)
     return v->dtype == dt && v->cs == 1 && v->rs == (ptrdiff_t)v->cols;
 }
 
+/* Apply the fitted input transform to count gathered rows of x (in place
+ * for standardisation; whitening writes ws->xt).  Returns the rows. */
+static const T *SFX(prep_apply)(const ann *m, ann__ws *ws, T *restrict x, size_t count)
+{
+    size_t n = m->n_inputs;
+    const double *mean = m->prep.mean, *mat = m->prep.mat;
+    if (m->prep.mode == ANN_PREPROCESS_STANDARDIZE) {
+        for (size_t r = 0; r < count; r++)
+            for (size_t j = 0; j < n; j++)
+                x[r * n + j] = (T)(((double)x[r * n + j] - mean[j]) * mat[j]);
+        return x;
+    }
+    T *restrict xt = ws->xt;
+    for (size_t r = 0; r < count; r++)
+        for (size_t j = 0; j < n; j++)
+            x[r * n + j] = (T)((double)x[r * n + j] - mean[j]);
+    if (sizeof(T) == sizeof(double) && count * n * n > ANN__DIRECT_MAX) {
+        /* x' = xc W^T: one GEMM per batch. */
+        ann__dgemm(0, 1, count, n, n, 1.0, (const double *)(const void *)x, n, mat, n,
+                   0.0, (double *)(void *)xt, n);
+    } else {
+        for (size_t r = 0; r < count; r++)
+            for (size_t i = 0; i < n; i++) {
+                double s = 0;
+                for (size_t j = 0; j < n; j++)
+                    s += mat[i * n + j] * (double)x[r * n + j];
+                xt[r * n + i] = (T)s;
+            }
+    }
+    return xt;
+}
+
 static void SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
                         size_t start, size_t count, const void **xp,
                         const void **yp)
@@ -211,8 +243,8 @@ static void SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
     size_t n_out = m->units[m->n_layers - 1];
     T *x = ws->x, *y = ws->y;
     /* Consecutive rows already in the model's type and layout are used in
-     * place: no copy at all. */
-    int direct_x = !src->idx && SFX(is_native)(src->X);
+     * place: no copy at all (unless a transform must be applied). */
+    int direct_x = !src->idx && SFX(is_native)(src->X) && !m->prep.mode;
     int direct_y = !src->idx && src->Y && SFX(is_native)(src->Y);
     *xp = direct_x ? (const void *)((const T *)src->X->data + start * src->X->cols)
                    : (const void *)x;
@@ -234,6 +266,8 @@ static void SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
             }
         }
     }
+    if (m->prep.mode)
+        *xp = SFX(prep_apply)(m, ws, x, count);
 }
 
 static const T *SFX(forward)(const ann *m, ann__ws *ws, const T *x, size_t B)

@@ -170,6 +170,16 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
         }
         memcpy(base, idx, n_train * sizeof *base);
     }
+    /* The input transform, from the training rows only (never the held-out
+     * ones); a refit replaces the previous transform. */
+    {
+        ann__prep np;
+        st = ann__prep_fit(m, fn, &Xv, idx, n_train, &np);
+        if (st != ANN_OK)
+            goto out;
+        ann__prep_free(&m->prep);
+        m->prep = np;
+    }
     ann__batch_src src = {&Xv, use_labels ? NULL : &Yv, use_labels ? labels : NULL, idx};
     /* Without shuffling the rows are consumed in order: skip the index
      * (and, for double models, the copy). */
@@ -354,6 +364,17 @@ static ann_status train_batch_common(ann *m, const char *fn, const ann_matrix *X
         if (!had_m) { free(m->opt_m); m->opt_m = NULL; }
         if (!had_v) { free(m->opt_v); m->opt_v = NULL; }
         goto out;
+    }
+    if (m->s.preprocess != ANN_PREPROCESS_NONE && !m->prep.mode) {
+        /* Never refits; the first batch without a fitted transform fits it. */
+        ann__prep np;
+        st = ann__prep_fit(m, fn, &Xv, NULL, n_rows, &np);
+        if (st != ANN_OK) {
+            if (!had_m) { free(m->opt_m); m->opt_m = NULL; }
+            if (!had_v) { free(m->opt_v); m->opt_v = NULL; }
+            goto out;
+        }
+        m->prep = np;
     }
     ann__batch_src src = {&Xv, &Yv, NULL, NULL};
     const void *x, *y;
