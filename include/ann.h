@@ -193,7 +193,31 @@ typedef enum ann_precision {
 typedef enum ann_optimizer {
     ANN_OPTIMIZER_SGD = 0,      /* w -= lr*g */
     ANN_OPTIMIZER_MOMENTUM = 1, /* v = mu*v + g; w -= lr*v  (Nesterov: w -= lr*(g + mu*v)) */
-    ANN_OPTIMIZER_ADAM = 2      /* Kingma & Ba, bias-corrected */
+    ANN_OPTIMIZER_ADAM = 2,     /* Kingma & Ba, bias-corrected */
+    ANN_OPTIMIZER_LEVENBERG_MARQUARDT = 3 /* @since 1.1.  Second order, for
+                                   small regression networks (MATLAB's
+                                   trainlm).  Each epoch is one iteration
+                                   over all training rows (batch size,
+                                   shuffle and learning rate are ignored):
+                                   with residuals e = yhat - y and their
+                                   Jacobian J (one backward pass per
+                                   output), solve (J^T J + mu I) d = -J^T e
+                                   by Cholesky (LAPACKE dposv); the step is
+                                   taken if the training loss drops (then
+                                   mu /= ANN_PARAM_LM_MU_FACTOR), otherwise
+                                   mu *= factor and it retries (at most 12
+                                   times, mu <= 1e10; if no step helps the
+                                   weights stay for that epoch).  mu starts
+                                   at ANN_PARAM_LM_MU at every fit.
+                                   Limits: squared-error loss, float64
+                                   models, at most 4096 parameters (J^T J
+                                   is P x P: 128 MB); otherwise ann_fit*
+                                   returns ANN_ERR_UNSUPPORTED.  L2 is not
+                                   applied.  ann_train_batch returns
+                                   ANN_ERR_UNSUPPORTED.  A failed Cholesky
+                                   for every mu is not an error (weights
+                                   kept); other LAPACK failures are
+                                   ANN_ERR_NUMERIC. */
 } ann_optimizer;
 
 /* Parameter keys (values fixed, grouped in ranges).  Each comment gives
@@ -240,6 +264,11 @@ typedef enum ann_param {
     ANN_PARAM_LR_DECAY = 307,      /* 0, [0, 1e6]: in epoch e (0-based,
                                       counted over the handle's life) the
                                       rate is lr / (1 + decay*e) */
+    ANN_PARAM_LM_MU = 308,         /* 1e-3, (0, 1e10]: Levenberg-Marquardt's
+                                      initial damping mu.  @since 1.1 */
+    ANN_PARAM_LM_MU_FACTOR = 309,  /* 10, (1, 1e6]: mu is divided by it after
+                                      an accepted step, multiplied by it
+                                      after a rejected one.  @since 1.1 */
     /* 400..499: validation and early stopping */
     ANN_PARAM_VALIDATION_FRACTION = 400, /* 0, [0, 0.9]: hold out
                                       floor(fraction * n_rows) rows: the

@@ -34,6 +34,7 @@ typedef struct ann__settings {
     double init_gain;
     int preprocess;
     double whiten_epsilon;
+    double lm_mu, lm_mu_factor;
 } ann__settings;
 
 /* A fitted input transform (prep.c), always in double:
@@ -151,6 +152,10 @@ ann_status ann__sym_eig(size_t n, double *A, double *w);
 /* Q (m x n, column-major, m >= n) of the QR factorisation of A, in place,
  * with column j multiplied by sign(R_jj).  Statuses as above. */
 ann_status ann__qr_q(size_t m, size_t n, double *A);
+/* Solve A x = b for the SPD n x n A (row-major, upper triangle read and
+ * overwritten by its Cholesky factor); b is overwritten by x.  ANN_OK,
+ * ANN_ERR_NUMERIC (not positive definite), ANN_ERR_OUT_OF_MEMORY. */
+ann_status ann__posv(size_t n, double *A, double *b);
 
 /* ---- preprocessing (prep.c) ------------------------------------------- */
 /* Fit the transform of mode m->s.preprocess from rows idx[0..n) of X (or
@@ -232,6 +237,28 @@ int ann__update(ann *m, const ann__ws *ws, double lr);
  * data is writable: it came from an output ann_matrix). */
 void ann__store_output(const ann *m, const void *out, size_t B, const ann__view *Y,
                        size_t start);
+
+/* The B*n_out x n_params Jacobian of the outputs (after forward on x). */
+void ann__jacobian(const ann *m, ann__ws *ws, const void *x, size_t B, void *J);
+
+/* ---- Levenberg-Marquardt (lm.c) ---------------------------------------- */
+#define ANN__LM_MAX_PARAMS 4096u
+typedef struct ann__lm {
+    size_t P, chunk;
+    double mu;
+    double *A, *M, *g, *rhs, *w0, *J, *e;
+    ann__ws ws;
+} ann__lm;
+/* Can this model train with LM?  ANN_ERR_UNSUPPORTED (message set) if not. */
+ann_status ann__lm_check(ann *m, const char *fn);
+/* Buffers for n training rows: 0, -1 OOM, -2 too large. */
+int ann__lm_init(ann *m, ann__lm *lm, size_t n);
+void ann__lm_free(ann__lm *lm);
+/* One LM iteration over rows [0, n) of src; *loss = mean training loss
+ * after it.  ANN_OK (also when no step lowered the loss: weights kept),
+ * ANN_ERR_DIVERGED, ANN_ERR_NUMERIC, ANN_ERR_OUT_OF_MEMORY (messages set). */
+ann_status ann__lm_epoch(ann *m, ann__lm *lm, const ann__batch_src *src, size_t n,
+                         const char *fn, double *loss);
 
 /* Precision-independent parameter access. */
 double ann__param_get(const ann *m, size_t i);

@@ -169,3 +169,11 @@ void ann__param_set(ann *m, size_t i, double v)
     else
         ((double *)m->params)[i] = v;
 }
+
+void ann__jacobian(const ann *m, ann__ws *ws, const void *x, size_t B, void *J)
+{
+    if (F32(m))
+        jacobian_f(m, ws, x, B, J);
+    else
+        jacobian_d(m, ws, x, B, J);
+}

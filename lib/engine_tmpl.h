@@ -466,3 +466,57 @@ static void SFX(store_output)(const ann *m, const void *out, size_t B,
         }
     }
 }
+
+/* Jacobian of the B x n_out outputs (after forward on x, with ws->d0/d1
+ * of B x max_width) with respect to every parameter: J has B*n_out rows
+ * (row r*n_out + k = d yhat[r][k] / d params) and n_params columns.  One
+ * backward pass per output, batched over the rows (the deltas move through
+ * the layers as the same products as backprop; each row's weight
+ * derivatives are the outer products delta_r a_r^T). */
+static void SFX(jacobian)(const ann *m, ann__ws *ws, const T *x, size_t B, T *restrict J)
+{
+    size_t L = m->n_layers, n_out = m->units[L - 1], P = m->n_params;
+    const T *params = m->params;
+    T slope = (T)m->s.leaky_slope;
+    const T *yh = ws->a[L - 1];
+    ann_activation oact = m->acts[L - 1];
+    memset(J, 0, B * n_out * P * sizeof(T));
+    for (size_t k = 0; k < n_out; k++) {
+        T *D = ws->d0, *Dn = ws->d1;
+        for (size_t r = 0; r < B; r++)
+            for (size_t i = 0; i < n_out; i++)
+                D[r * n_out + i] = i == k ? (T)1 : (T)0;
+        if (oact == ANN_ACT_SOFTMAX) {
+            for (size_t r = 0; r < B; r++) {
+                const T *s = yh + r * n_out;
+                T *g = D + r * n_out;
+                for (size_t i = 0; i < n_out; i++)
+                    g[i] = s[i] * ((i == k ? (T)1 : (T)0) - s[k]);
+            }
+        } else {
+            SFX(mul_deriv)(oact, slope, B * n_out, yh, D);
+        }
+        for (size_t l = L; l-- > 0;) {
+            size_t u = m->units[l], fan = m->fan_in[l];
+            const T *prev = l > 0 ? (const T *)ws->a[l - 1] : x;
+            for (size_t r = 0; r < B; r++) {
+                T *Jr = J + (r * n_out + k) * P;
+                const T *d = D + r * u, *a = prev + r * fan;
+                for (size_t j = 0; j < u; j++) {
+                    T dj = d[j];
+                    T *row = Jr + m->w_off[l] + j * fan;
+                    for (size_t i = 0; i < fan; i++)
+                        row[i] = dj * a[i];
+                    Jr[m->b_off[l] + j] = dj;
+                }
+            }
+            if (l > 0) {
+                SFX(mm_dw)(B, u, fan, D, params + m->w_off[l], Dn);
+                SFX(mul_deriv)(m->acts[l - 1], slope, B * fan, prev, Dn);
+                T *t = D;
+                D = Dn;
+                Dn = t;
+            }
+        }
+    }
+}

@@ -136,7 +136,7 @@ reset:
 int ann__alloc_opt_state(ann *m)
 {
     size_t bytes = m->n_params * ann__elem_size(m->s.precision);
-    int need_m = m->s.optimizer != ANN_OPTIMIZER_SGD;
+    int need_m = m->s.optimizer == ANN_OPTIMIZER_MOMENTUM || m->s.optimizer == ANN_OPTIMIZER_ADAM;
     int need_v = m->s.optimizer == ANN_OPTIMIZER_ADAM;
     void *nm = NULL, *nv = NULL;
     if (need_m && !m->opt_m && !(nm = calloc(1, bytes)))

@@ -58,3 +58,14 @@ ann_status ann__qr_q(size_t m, size_t n, double *A)
     free(sg);
     return map_info(info);
 }
+
+ann_status ann__posv(size_t n, double *A, double *b)
+{
+    if (n > ANN__BLAS_INT_MAX)
+        return ANN_ERR_TOO_LARGE;
+    ann__blas_enter();
+    lapack_int info = LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)n, 1, A, (lapack_int)n,
+                                    b, 1);
+    ann__blas_leave();
+    return map_info(info);
+}

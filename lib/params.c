@@ -26,7 +26,7 @@ static const param_info table[] = {
     {ANN_PARAM_INIT, "init", 0.0, 3.0, ANN_INIT_SMALL_UNIFORM, 1, 0},
     {ANN_PARAM_LEAKY_SLOPE, "leaky_slope", 0.0, 0.999999, 0.01, 0, 0},
     {ANN_PARAM_PRECISION, "precision", 0.0, 1.0, ANN_PRECISION_F64, 1, 0},
-    {ANN_PARAM_OPTIMIZER, "optimizer", 0.0, 2.0, ANN_OPTIMIZER_SGD, 1, 0},
+    {ANN_PARAM_OPTIMIZER, "optimizer", 0.0, 3.0, ANN_OPTIMIZER_SGD, 1, 0},
     {ANN_PARAM_MOMENTUM, "momentum", 0.0, 0.999999, 0.9, 0, 0},
     {ANN_PARAM_NESTEROV, "nesterov", 0.0, 1.0, 0.0, 1, 0},
     {ANN_PARAM_ADAM_BETA1, "adam_beta1", 0.0, 0.999999, 0.9, 0, 0},
@@ -36,6 +36,8 @@ static const param_info table[] = {
     {ANN_PARAM_LR_DECAY, "lr_decay", 0.0, 1e6, 0.0, 0, 0},
     {ANN_PARAM_VALIDATION_FRACTION, "validation_fraction", 0.0, 0.9, 0.0, 0, 0},
     {ANN_PARAM_PATIENCE, "patience", 0.0, BIG_INT, 0.0, 1, 0},
+    {ANN_PARAM_LM_MU, "lm_mu", 0.0, 1e10, 1e-3, 0, 1},
+    {ANN_PARAM_LM_MU_FACTOR, "lm_mu_factor", 1.0, 1e6, 10.0, 0, 1},
     {ANN_PARAM_INIT_GAIN, "init_gain", 0.0, 1e3, 1.0, 0, 1},
     {ANN_PARAM_PREPROCESS, "preprocess", 0.0, 3.0, ANN_PREPROCESS_NONE, 1, 0},
     {ANN_PARAM_WHITEN_EPSILON, "whiten_epsilon", 0.0, 1.0, 1e-12, 0, 1},
@@ -86,6 +88,8 @@ static void store(ann__settings *s, ann_param key, double v)
     case ANN_PARAM_VALIDATION_FRACTION: s->validation_fraction = v; break;
     case ANN_PARAM_PATIENCE: s->patience = (size_t)v; break;
     case ANN_PARAM_INIT_GAIN: s->init_gain = v; break;
+    case ANN_PARAM_LM_MU: s->lm_mu = v; break;
+    case ANN_PARAM_LM_MU_FACTOR: s->lm_mu_factor = v; break;
     case ANN_PARAM_PREPROCESS: s->preprocess = (int)v; break;
     case ANN_PARAM_WHITEN_EPSILON: s->whiten_epsilon = v; break;
     default: break;
@@ -115,6 +119,8 @@ static double load(const ann__settings *s, ann_param key)
     case ANN_PARAM_VALIDATION_FRACTION: return s->validation_fraction;
     case ANN_PARAM_PATIENCE: return (double)s->patience;
     case ANN_PARAM_INIT_GAIN: return s->init_gain;
+    case ANN_PARAM_LM_MU: return s->lm_mu;
+    case ANN_PARAM_LM_MU_FACTOR: return s->lm_mu_factor;
     case ANN_PARAM_PREPROCESS: return s->preprocess;
     case ANN_PARAM_WHITEN_EPSILON: return s->whiten_epsilon;
     default: return NAN;

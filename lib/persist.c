@@ -70,6 +70,7 @@ static const ann_param saved_keys[] = {
     ANN_PARAM_VALIDATION_FRACTION, ANN_PARAM_PATIENCE,
     /* version 2 */
     ANN_PARAM_INIT_GAIN, ANN_PARAM_PREPROCESS, ANN_PARAM_WHITEN_EPSILON,
+    ANN_PARAM_LM_MU, ANN_PARAM_LM_MU_FACTOR,
 };
 #define N_SAVED_KEYS (sizeof saved_keys / sizeof saved_keys[0])
 #define N_V1_KEYS 18u
@@ -832,7 +833,8 @@ static ann_status load_bytes(ann **out, const unsigned char *p, size_t size, con
         return st;
     }
     int opt = m->s.optimizer;
-    if ((sec[S_OPTM].present && opt == ANN_OPTIMIZER_SGD) ||
+    if ((sec[S_OPTM].present &&
+         (opt == ANN_OPTIMIZER_SGD || opt == ANN_OPTIMIZER_LEVENBERG_MARQUARDT)) ||
         (sec[S_OPTV].present && opt != ANN_OPTIMIZER_ADAM) ||
         (opt == ANN_OPTIMIZER_ADAM && sec[S_OPTM].present != sec[S_OPTV].present)) {
         ann_destroy(m);

@@ -113,6 +113,9 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
     if (st != ANN_OK)
         goto out_unlocked;
     size_t n_rows = Xv.rows;
+    int use_lm = m->s.optimizer == ANN_OPTIMIZER_LEVENBERG_MARQUARDT;
+    if (use_lm && (st = ann__lm_check(m, fn)) != ANN_OK)
+        goto out_unlocked;
 
     const ann__settings *s = &m->s;
     size_t n_val = 0;
@@ -136,8 +139,12 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
     void *best = NULL;
     size_t *base = NULL;
     ann__ws ws = {0};
+    ann__lm lm;
+    memset(&lm, 0, sizeof lm);
     int had_m = m->opt_m != NULL, had_v = m->opt_v != NULL;
     int wsr = ann__ws_init(&ws, m, B, 1);
+    if (use_lm && !wsr)
+        wsr = ann__lm_init(m, &lm, n_train);
     snap.buf = malloc(3 * pbytes);
     if (early)
         best = malloc(pbytes);
@@ -192,6 +199,15 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
     size_t n_batches = (n_train + B - 1) / B;
     ann__blas_enter();
     for (size_t e = 1; e <= s->epochs; e++) {
+        if (use_lm) {
+            snap_take(m, &snap);
+            st = ann__lm_epoch(m, &lm, &tsrc, n_train, fn, &train_loss);
+            if (st != ANN_OK) {
+                snap_restore(m, &snap);
+                goto diverged;
+            }
+            goto epoch_done;
+        }
         if (s->shuffle) {
             if (base)
                 memcpy(idx, base, n_train * sizeof *idx);
@@ -227,9 +243,10 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
             }
             total += ls;
         }
+        train_loss = total / (double)n_train;
+    epoch_done:
         m->decay_epochs++;
         done = e;
-        train_loss = total / (double)n_train;
         if (n_val > 0) {
             val_loss = eval_rows(m, &ws, &src, n_train, n_val);
             if (val_loss < best_loss) {
@@ -276,6 +293,7 @@ out:
     free(snap.buf);
     free(best);
     ann__ws_free(&ws);
+    ann__lm_free(&lm);
 out_unlocked:
     ann__unlock_mut(m);
     return st;
@@ -351,6 +369,11 @@ static ann_status train_batch_common(ann *m, const char *fn, const ann_matrix *X
     if (st != ANN_OK) {
         ann__unlock_mut(m);
         return st;
+    }
+    if (m->s.optimizer == ANN_OPTIMIZER_LEVENBERG_MARQUARDT) {
+        ann__unlock_mut(m);
+        return ann__fail(m, 1, ANN_ERR_UNSUPPORTED,
+                         "%s: Levenberg-Marquardt trains whole data sets: use ann_fit", fn);
     }
     size_t n_rows = Xv.rows;
     size_t pbytes = m->n_params * ann__elem_size(m->s.precision);

@@ -49,6 +49,7 @@ static void test_enum_values(void **state)
     assert_int_equal(ANN_OPTIMIZER_SGD, 0);
     assert_int_equal(ANN_OPTIMIZER_MOMENTUM, 1);
     assert_int_equal(ANN_OPTIMIZER_ADAM, 2);
+    assert_int_equal(ANN_OPTIMIZER_LEVENBERG_MARQUARDT, 3);
 
     assert_int_equal(ANN_PARAM_LEARNING_RATE, 100);
     assert_int_equal(ANN_PARAM_BATCH_SIZE, 101);
@@ -68,6 +69,8 @@ static void test_enum_values(void **state)
     assert_int_equal(ANN_PARAM_ADAM_EPSILON, 305);
     assert_int_equal(ANN_PARAM_L2, 306);
     assert_int_equal(ANN_PARAM_LR_DECAY, 307);
+    assert_int_equal(ANN_PARAM_LM_MU, 308);
+    assert_int_equal(ANN_PARAM_LM_MU_FACTOR, 309);
     assert_int_equal(ANN_PARAM_VALIDATION_FRACTION, 400);
     assert_int_equal(ANN_PARAM_PATIENCE, 401);
     assert_int_equal(ANN_PARAM_PREPROCESS, 500);

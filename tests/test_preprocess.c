@@ -419,6 +419,152 @@ static void test_orthogonal(void **state)
     ann_destroy(m);
 }
 
+/* ---- Levenberg-Marquardt ---------------------------------------------- */
+#define SIN_N 200
+#define SIN_SIGMA 0.05
+static void sin_data(double *x, double *y, uint64_t seed)
+{
+    uint64_t s = seed;
+    for (int i = 0; i < SIN_N; i++) {
+        x[i] = -3 + 6 * (double)i / (SIN_N - 1);
+        y[i] = sin(x[i]) + SIN_SIGMA * t_normal(&s);
+    }
+}
+
+static ann *sin_net(int optimizer)
+{
+    size_t u[] = {10, 1};
+    ann_activation a[] = {ANN_ACT_TANH, ANN_ACT_IDENTITY};
+    ann *m = NULL;
+    ASSERT_OK(ann_create(&m, 1, 2, u, a));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_INIT, ANN_INIT_XAVIER));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_OPTIMIZER, optimizer));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_EPOCHS, 1));
+    return m;
+}
+
+/* Epochs until the mean training loss is within 20% of the noise floor
+ * (sigma^2 / 2), at most max_epochs (returns max_epochs + 1 if missed). */
+static int epochs_to_floor(ann *m, const double *x, const double *y, int max_epochs)
+{
+    double target = 1.2 * 0.5 * SIN_SIGMA * SIN_SIGMA, loss = INFINITY;
+    for (int e = 1; e <= max_epochs; e++) {
+        ASSERT_OK(ann_fit(m, x, y, SIN_N));
+        ASSERT_OK(ann_evaluate(m, x, y, SIN_N, &loss));
+        if (loss <= target)
+            return e;
+    }
+    return max_epochs + 1;
+}
+
+static void test_lm_converges(void **state)
+{
+    (void)state;
+    double x[SIN_N], y[SIN_N];
+    sin_data(x, y, 9);
+    ann *lm = sin_net(ANN_OPTIMIZER_LEVENBERG_MARQUARDT);
+    int e_lm = epochs_to_floor(lm, x, y, 100);
+    ann *sgd = sin_net(ANN_OPTIMIZER_SGD);
+    ASSERT_OK(ann_set_param(sgd, ANN_PARAM_LEARNING_RATE, 0.05));
+    ASSERT_OK(ann_set_param(sgd, ANN_PARAM_BATCH_SIZE, 1));
+    int e_sgd = epochs_to_floor(sgd, x, y, 300);
+    printf("sin(x), 1-10-1 tanh: LM reached 1.2x the noise floor in %d epochs, "
+           "per-sample SGD in %d%s\n", e_lm, e_sgd > 300 ? 300 : e_sgd,
+           e_sgd > 300 ? "+ (not reached)" : "");
+    assert_true(e_lm < 30);
+    assert_true(e_sgd > 3 * e_lm);
+    double steps;
+    ASSERT_OK(ann_get_param(lm, ANN_PARAM_STEPS, &steps));
+    assert_true(steps >= 1);
+    /* saved with LM (version 2) and continued after load */
+    size_t sz;
+    ASSERT_OK(ann_save_buffer(lm, NULL, 0, &sz));
+    unsigned char *b = malloc(sz);
+    ASSERT_OK(ann_save_buffer(lm, b, sz, &sz));
+    assert_int_equal(b[8], 2);
+    ann *c = NULL;
+    ASSERT_OK(ann_load_buffer(&c, b, sz));
+    ASSERT_OK(ann_fit(c, x, y, SIN_N));
+    free(b);
+    ann_destroy(c);
+    ann_destroy(lm);
+    ann_destroy(sgd);
+}
+
+static void test_lm_rejects(void **state)
+{
+    (void)state;
+    double x[SIN_N], y[SIN_N];
+    sin_data(x, y, 10);
+    /* cross-entropy */
+    size_t u[] = {4, 2};
+    ann_activation a[] = {ANN_ACT_TANH, ANN_ACT_SOFTMAX};
+    ann *m = NULL;
+    ASSERT_OK(ann_create(&m, 1, 2, u, a));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_OPTIMIZER, ANN_OPTIMIZER_LEVENBERG_MARQUARDT));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_LOSS, ANN_LOSS_CROSS_ENTROPY));
+    int32_t lab[SIN_N];
+    for (int i = 0; i < SIN_N; i++) lab[i] = y[i] > 0;
+    double w0[4], w1[4];
+    ASSERT_OK(ann_get_weights(m, 0, w0, NULL));
+    assert_int_equal(ann_fit_labels(m, x, lab, SIN_N), ANN_ERR_UNSUPPORTED);
+    assert_non_null(strstr(ann_errmsg(m), "squared-error"));
+    ASSERT_OK(ann_get_weights(m, 0, w1, NULL));
+    assert_memory_equal(w0, w1, sizeof w0);
+    /* squared error on the same softmax net works */
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_LOSS, ANN_LOSS_SQUARED_ERROR));
+    ASSERT_OK(ann_fit_labels(m, x, lab, SIN_N));
+    /* train_batch */
+    double Y2[2 * SIN_N];
+    for (int i = 0; i < SIN_N; i++) { Y2[2 * i] = lab[i]; Y2[2 * i + 1] = 1 - lab[i]; }
+    assert_int_equal(ann_train_batch(m, x, Y2, SIN_N), ANN_ERR_UNSUPPORTED);
+    ann_destroy(m);
+    /* oversize: 1-5000-1 has 15001 parameters */
+    size_t ub[] = {5000, 1};
+    ann_activation ab[] = {ANN_ACT_TANH, ANN_ACT_IDENTITY};
+    ASSERT_OK(ann_create(&m, 1, 2, ub, ab));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_OPTIMIZER, ANN_OPTIMIZER_LEVENBERG_MARQUARDT));
+    assert_int_equal(ann_fit(m, x, y, SIN_N), ANN_ERR_UNSUPPORTED);
+    assert_non_null(strstr(ann_errmsg(m), "4096"));
+    /* float32 */
+    ann_destroy(m);
+    m = sin_net(ANN_OPTIMIZER_LEVENBERG_MARQUARDT);
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_PRECISION, ANN_PRECISION_F32));
+    assert_int_equal(ann_fit(m, x, y, SIN_N), ANN_ERR_UNSUPPORTED);
+    ann_destroy(m);
+}
+
+/* LM's Jacobian equals finite differences of the outputs: checked through
+ * one LM step from mu huge, which is -g/mu to first order = the gradient
+ * direction of the summed squared error. */
+static void test_lm_gradient_direction(void **state)
+{
+    (void)state;
+    double x[SIN_N], y[SIN_N];
+    sin_data(x, y, 11);
+    ann *a = sin_net(ANN_OPTIMIZER_LEVENBERG_MARQUARDT);
+    ann *g = NULL;
+    ASSERT_OK(ann_clone(a, &g));
+    ASSERT_OK(ann_set_param(a, ANN_PARAM_LM_MU, 1e8));
+    ASSERT_OK(ann_set_param(g, ANN_PARAM_OPTIMIZER, ANN_OPTIMIZER_SGD));
+    ASSERT_OK(ann_set_param(g, ANN_PARAM_BATCH_SIZE, 0));
+    ASSERT_OK(ann_set_param(g, ANN_PARAM_SHUFFLE, 0));
+    /* SGD full batch: w -= lr * (1/n) J^T e; LM: w -= J^T e / mu */
+    ASSERT_OK(ann_set_param(g, ANN_PARAM_LEARNING_RATE, SIN_N / 1e8));
+    double w0[10], wa[10], wg[10];
+    ASSERT_OK(ann_get_weights(a, 0, w0, NULL));
+    ASSERT_OK(ann_fit(a, x, y, SIN_N));
+    ASSERT_OK(ann_fit(g, x, y, SIN_N));
+    ASSERT_OK(ann_get_weights(a, 0, wa, NULL));
+    ASSERT_OK(ann_get_weights(g, 0, wg, NULL));
+    for (int i = 0; i < 10; i++) {
+        double da = wa[i] - w0[i], dg = wg[i] - w0[i];
+        assert_true(fabs(da - dg) <= 1e-4 * fabs(dg) + 1e-15);
+    }
+    ann_destroy(a);
+    ann_destroy(g);
+}
+
 static void test_bounds(void **state)
 {
     (void)state;
@@ -449,6 +595,9 @@ int main(void)
         cmocka_unit_test(test_persist_modes),
         cmocka_unit_test(test_learns_raw_house),
         cmocka_unit_test(test_orthogonal),
+        cmocka_unit_test(test_lm_converges),
+        cmocka_unit_test(test_lm_rejects),
+        cmocka_unit_test(test_lm_gradient_direction),
         cmocka_unit_test(test_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
