@@ -403,6 +403,11 @@ ANN_API ann_status ann_set_progress(ann *model, ann_progress_fn fn, void *user);
  * rare case where the update itself overflowed, to the start of that epoch
  * - and the message names the epoch and batch); ANN_STOPPED (callback);
  * ANN_ERR_BUSY.  @since 1.0 */
+/* With ANN_PARAM_PREPROCESS != none, every call first (re)fits the input
+ * transform from its training rows (the same rows give the same transform,
+ * so the warm-start promise above holds).  With Levenberg-Marquardt the
+ * damping mu restarts at every call, so two fits of E epochs differ from
+ * one of 2E. */
 ANN_API ann_status ann_fit(ann *model, const double *X, const double *Y,
                            size_t n_rows);
 

@@ -157,14 +157,20 @@ ann_status ann__prep_fit(const ann *m, const char *fn, const ann__view *X,
         w[c] = sc; /* reuse: scale of column c */
     }
     if (mode == ANN_PREPROCESS_ZCA) {
-        /* W = V diag(sc) V^T */
+        /* W = (V diag(sc)) V^T: one GEMM. */
+        double *Vs = malloc(n * n * sizeof *Vs);
+        if (!Vs) {
+            free(C); free(w);
+            ann__prep_free(out);
+            return ann__fail(m, 1, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory (whitening)", fn);
+        }
         for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < n; j++) {
-                double s = 0;
-                for (size_t c = 0; c < n; c++)
-                    s += C[i * n + c] * w[c] * C[j * n + c];
-                mat[i * n + j] = s;
-            }
+            for (size_t c = 0; c < n; c++)
+                Vs[i * n + c] = C[i * n + c] * w[c];
+        ann__blas_enter();
+        ann__dgemm(0, 1, n, n, n, 1.0, Vs, n, C, n, 0.0, mat, n);
+        ann__blas_leave();
+        free(Vs);
     }
     free(C);
     free(w);
