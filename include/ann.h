@@ -297,6 +297,22 @@ typedef enum ann_param {
                                       every covariance eigenvalue, so
                                       near-singular directions are damped,
                                       not blown up.  Used at the next fit. */
+    ANN_PARAM_TARGET_SCALING = 502, /* 0, {0, 1}: 1 = z-score the regression
+                                      targets per output (mean and sd of
+                                      the training rows' Y, fitted like the
+                                      input transform; a constant output is
+                                      only centred).  The network trains on
+                                      scaled targets (ANN_PARAM_TRAIN_LOSS
+                                      and VALIDATION_LOSS are in scaled
+                                      units); ann_predict returns outputs
+                                      mapped back (y = out*sd + mean) and
+                                      ann_evaluate's loss is in the
+                                      original units.  Squared-error loss
+                                      and ann_fit / ann_fit_view /
+                                      ann_train_batch only: ann_fit_labels
+                                      or cross-entropy with it return
+                                      ANN_ERR_UNSUPPORTED.  Changing the
+                                      value discards the fitted scaler. */
     /* 900..999: read-only facts and training results (set fails) */
     ANN_PARAM_EPOCHS_RUN = 900,    /* epochs completed by the last fit */
     ANN_PARAM_TRAIN_LOSS = 901,    /* mean training loss of the last epoch

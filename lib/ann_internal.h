@@ -35,6 +35,7 @@ typedef struct ann__settings {
     int preprocess;
     double whiten_epsilon;
     double lm_mu, lm_mu_factor;
+    int target_scaling;
 } ann__settings;
 
 /* A fitted input transform (prep.c), always in double:
@@ -69,6 +70,8 @@ struct ann {
 
     ann__settings s;
     ann__prep prep;          /* fitted input transform, or mode 0 */
+    double *tgt;             /* fitted target scaler: n_out means then
+                                n_out sds (> 0), or NULL */
     uint64_t rng[4];         /* xoshiro256** state */
 
     /* results of the last fit */
@@ -199,6 +202,7 @@ typedef struct ann__batch_src {
     const ann__view *Y;       /* or NULL with labels / for prediction */
     const int32_t *labels;    /* or NULL */
     const size_t *idx;        /* row indices, or NULL = consecutive rows */
+    int scale_y;              /* training: targets through m->tgt */
 } ann__batch_src;
 
 /* Work buffers for batches of up to `cap` rows, allocated once. */
@@ -237,6 +241,12 @@ int ann__update(ann *m, const ann__ws *ws, double lr);
  * data is writable: it came from an output ann_matrix). */
 void ann__store_output(const ann *m, const void *out, size_t B, const ann__view *Y,
                        size_t start);
+
+/* Map B rows of network outputs (in ws) back through m->tgt, in place. */
+void ann__unscale_out(const ann *m, ann__ws *ws, size_t B);
+/* Fit the target scaler (2*n_out doubles, allocated) from rows idx[0..n)
+ * of Y; NULL on out of memory. */
+double *ann__tgt_fit(const ann *m, const struct ann__view *Y, const size_t *idx, size_t n);
 
 /* The B*n_out x n_params Jacobian of the outputs (after forward on x). */
 void ann__jacobian(const ann *m, ann__ws *ws, const void *x, size_t B, void *J);

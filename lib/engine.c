@@ -177,3 +177,13 @@ void ann__jacobian(const ann *m, ann__ws *ws, const void *x, size_t B, void *J)
     else
         jacobian_d(m, ws, x, B, J);
 }
+
+void ann__unscale_out(const ann *m, ann__ws *ws, size_t B)
+{
+    if (!m->tgt)
+        return;
+    if (F32(m))
+        unscale_out_f(m, ws, B);
+    else
+        unscale_out_d(m, ws, B);
+}

@@ -266,8 +266,30 @@ static void SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
             }
         }
     }
+    if (src->scale_y && m->tgt && src->Y) {
+        const double *mu = m->tgt, *sd = m->tgt + n_out;
+        if (direct_y) {
+            for (size_t r = 0; r < count; r++)
+                SFX(load_row)(src->Y, (src->idx ? src->idx[start + r] : start + r),
+                              y + r * n_out);
+            *yp = y;
+        }
+        for (size_t r = 0; r < count; r++)
+            for (size_t k = 0; k < n_out; k++)
+                y[r * n_out + k] = (T)(((double)y[r * n_out + k] - mu[k]) / sd[k]);
+    }
     if (m->prep.mode)
         *xp = SFX(prep_apply)(m, ws, x, count);
+}
+
+static void SFX(unscale_out)(const ann *m, ann__ws *ws, size_t B)
+{
+    size_t n_out = m->units[m->n_layers - 1];
+    T *o = ws->a[m->n_layers - 1];
+    const double *mu = m->tgt, *sd = m->tgt + n_out;
+    for (size_t r = 0; r < B; r++)
+        for (size_t k = 0; k < n_out; k++)
+            o[r * n_out + k] = (T)((double)o[r * n_out + k] * sd[k] + mu[k]);
 }
 
 static const T *SFX(forward)(const ann *m, ann__ws *ws, const T *x, size_t B)

@@ -160,6 +160,7 @@ static void free_model(ann *m)
     free(m->opt_m);
     free(m->opt_v);
     ann__prep_free(&m->prep);
+    free(m->tgt);
     free(m);
 }
 
@@ -285,6 +286,11 @@ ann_status ann_clone(const ann *m, ann **out)
         c->opt_m = dup_bytes(m->opt_m, pbytes);
         c->opt_v = dup_bytes(m->opt_v, pbytes);
         memset(&c->prep, 0, sizeof c->prep);
+        c->tgt = NULL;
+        if (m->tgt && !(c->tgt = dup_bytes(m->tgt, 2 * m->units[L - 1] * sizeof(double)))) {
+            free_model(c);
+            c = NULL;
+        }
     }
     if (c && ann__prep_copy(&c->prep, &m->prep, m->n_inputs)) {
         free_model(c);

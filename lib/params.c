@@ -41,6 +41,7 @@ static const param_info table[] = {
     {ANN_PARAM_INIT_GAIN, "init_gain", 0.0, 1e3, 1.0, 0, 1},
     {ANN_PARAM_PREPROCESS, "preprocess", 0.0, 3.0, ANN_PREPROCESS_NONE, 1, 0},
     {ANN_PARAM_WHITEN_EPSILON, "whiten_epsilon", 0.0, 1.0, 1e-12, 0, 1},
+    {ANN_PARAM_TARGET_SCALING, "target_scaling", 0.0, 1.0, 0.0, 1, 0},
 };
 
 static const param_info *find(ann_param key)
@@ -92,6 +93,7 @@ static void store(ann__settings *s, ann_param key, double v)
     case ANN_PARAM_LM_MU_FACTOR: s->lm_mu_factor = v; break;
     case ANN_PARAM_PREPROCESS: s->preprocess = (int)v; break;
     case ANN_PARAM_WHITEN_EPSILON: s->whiten_epsilon = v; break;
+    case ANN_PARAM_TARGET_SCALING: s->target_scaling = (int)v; break;
     default: break;
     }
 }
@@ -123,6 +125,7 @@ static double load(const ann__settings *s, ann_param key)
     case ANN_PARAM_LM_MU_FACTOR: return s->lm_mu_factor;
     case ANN_PARAM_PREPROCESS: return s->preprocess;
     case ANN_PARAM_WHITEN_EPSILON: return s->whiten_epsilon;
+    case ANN_PARAM_TARGET_SCALING: return s->target_scaling;
     default: return NAN;
     }
 }
@@ -254,6 +257,13 @@ static ann_status set_locked(ann *m, ann_param key, double value)
             ann__prep_free(&m->prep);
         store(&m->s, key, value);
         break;
+    case ANN_PARAM_TARGET_SCALING:
+        if ((int)value != m->s.target_scaling) {
+            free(m->tgt);
+            m->tgt = NULL;
+        }
+        store(&m->s, key, value);
+        break;
     case ANN_PARAM_OPTIMIZER:
         /* A velocity is not an Adam moment: a new optimizer starts fresh. */
         if ((int)value != m->s.optimizer) {
@@ -309,6 +319,10 @@ ann_status ann_reset_params(ann *m)
     d.precision = m->s.precision;
     if (d.preprocess != m->s.preprocess)
         ann__prep_free(&m->prep);
+    if (d.target_scaling != m->s.target_scaling) {
+        free(m->tgt);
+        m->tgt = NULL;
+    }
     m->s = d;
     ann__unlock_mut(m);
     return ANN_OK;

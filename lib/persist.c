@@ -53,10 +53,11 @@ enum {
     TAG_OPTM = TAG('O', 'P', 'T', 'M'),
     TAG_OPTV = TAG('O', 'P', 'T', 'V'),
     TAG_PREP = TAG('P', 'R', 'E', 'P'),
+    TAG_TSCL = TAG('T', 'S', 'C', 'L'),
 };
-enum { S_ARCH, S_PARM, S_STAT, S_WGHT, S_OPTM, S_OPTV, S_PREP, S_COUNT };
+enum { S_ARCH, S_PARM, S_STAT, S_WGHT, S_OPTM, S_OPTV, S_PREP, S_TSCL, S_COUNT };
 static const uint32_t known_tags[S_COUNT] = {TAG_ARCH, TAG_PARM, TAG_STAT, TAG_WGHT,
-                                             TAG_OPTM, TAG_OPTV, TAG_PREP};
+                                             TAG_OPTM, TAG_OPTV, TAG_PREP, TAG_TSCL};
 
 /* The settable keys a version-1 file carries (precision lives in ARCH).
  * A key added to ann_param must be added here, or test_persist's
@@ -70,7 +71,7 @@ static const ann_param saved_keys[] = {
     ANN_PARAM_VALIDATION_FRACTION, ANN_PARAM_PATIENCE,
     /* version 2 */
     ANN_PARAM_INIT_GAIN, ANN_PARAM_PREPROCESS, ANN_PARAM_WHITEN_EPSILON,
-    ANN_PARAM_LM_MU, ANN_PARAM_LM_MU_FACTOR,
+    ANN_PARAM_LM_MU, ANN_PARAM_LM_MU_FACTOR, ANN_PARAM_TARGET_SCALING,
 };
 #define N_SAVED_KEYS (sizeof saved_keys / sizeof saved_keys[0])
 #define N_V1_KEYS 18u
@@ -80,7 +81,7 @@ static const ann_param saved_keys[] = {
  * enum value version 1 does not know. */
 static uint32_t file_version(const ann *m)
 {
-    if (m->prep.mode || m->s.init > ANN_INIT_HE || m->s.optimizer > ANN_OPTIMIZER_ADAM)
+    if (m->prep.mode || m->tgt || m->s.init > ANN_INIT_HE || m->s.optimizer > ANN_OPTIMIZER_ADAM)
         return 2;
     for (size_t i = N_V1_KEYS; i < N_SAVED_KEYS; i++) {
         double v = NAN, def = NAN;
@@ -146,7 +147,7 @@ static float f32_from(uint32_t u)
 
 /* ---- layout ------------------------------------------------------------ */
 typedef struct {
-    uint64_t arch, parm, wght, optm, optv, prep; /* section payload bytes */
+    uint64_t arch, parm, wght, optm, optv, prep, tscl; /* section payload bytes */
     uint32_t version;
     uint64_t payload, total;
 } layout;
@@ -164,6 +165,7 @@ static int compute_layout(const ann *m, layout *lo)
     lo->prep = m->prep.mode ? 8 + 8 * ((uint64_t)m->n_inputs +
                                        ann__prep_mat_len(m->prep.mode, m->n_inputs))
                             : 0;
+    lo->tscl = m->tgt ? 4 + 16 * (uint64_t)m->units[m->n_layers - 1] : 0;
     lo->wght = vals;
     lo->optm = m->opt_m ? vals : 0;
     lo->optv = m->opt_v ? vals : 0;
@@ -174,6 +176,8 @@ static int compute_layout(const ann *m, layout *lo)
         lo->payload += SECTION_HEAD + lo->optv;
     if (m->prep.mode)
         lo->payload += SECTION_HEAD + lo->prep;
+    if (m->tgt)
+        lo->payload += SECTION_HEAD + lo->tscl;
     if (lo->payload > PAYLOAD_MAX)
         return -1;
     lo->total = HEADER_SIZE + lo->payload + TRAILER_SIZE;
@@ -330,6 +334,12 @@ static void write_model(sink *s, const ann *m, const layout *lo)
         put_values(s, m->prep.mean, m->n_inputs, ANN_PRECISION_F64);
         put_values(s, m->prep.mat, ann__prep_mat_len(m->prep.mode, m->n_inputs),
                    ANN_PRECISION_F64);
+    }
+    if (m->tgt) {
+        size_t k = m->units[m->n_layers - 1];
+        put_section(s, TAG_TSCL, lo->tscl);
+        put32(s, (uint32_t)k);
+        put_values(s, m->tgt, 2 * k, ANN_PRECISION_F64);
     }
     /* The trailer is not part of what it checks. */
     uint32_t crc = s->crc;
@@ -765,6 +775,15 @@ static ann_status load_bytes(ann **out, const unsigned char *p, size_t size, con
                        (unsigned long long)vbytes);
     if (sec[S_OPTV].present && !sec[S_OPTM].present)
         return bad(fn, "OPTV (Adam second moment) without OPTM");
+    uint64_t n_out_arch = rd32(p + sec[S_ARCH].off + 12 + 8 * ((uint64_t)a.n_layers - 1));
+    if (sec[S_TSCL].present) {
+        if (version < 2)
+            return bad(fn, "TSCL section in a version-%u file", version);
+        if (sec[S_TSCL].len < 4 || rd32(p + sec[S_TSCL].off) != n_out_arch ||
+            sec[S_TSCL].len != 4 + 16 * n_out_arch)
+            return bad(fn, "TSCL section does not match the %llu outputs",
+                       (unsigned long long)n_out_arch);
+    }
     uint32_t prep_mode = 0;
     if (sec[S_PREP].present) {
         const unsigned char *q = p + sec[S_PREP].off;
@@ -896,6 +915,28 @@ static ann_status load_bytes(ann **out, const unsigned char *p, size_t size, con
             return bad(fn, "PREP value %zu is not finite (or a scale is not positive)", badi);
         }
         m->prep = np;
+    }
+    if (sec[S_TSCL].present) {
+        if (!m->s.target_scaling) {
+            ann_destroy(m);
+            return bad(fn, "TSCL section with target scaling off");
+        }
+        size_t k = (size_t)n_out_arch;
+        double *t = malloc(2 * k * sizeof *t);
+        if (!t) {
+            ann_destroy(m);
+            return ann__fail(NULL, 0, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+        }
+        badi = get_values(p + sec[S_TSCL].off + 4, 2 * k, ANN_PRECISION_F64, t, 0);
+        for (size_t j = k; badi == 2 * k && j < 2 * k; j++)
+            if (!(t[j] > 0))
+                badi = j;
+        if (badi < 2 * k) {
+            free(t);
+            ann_destroy(m);
+            return bad(fn, "TSCL value %zu is not finite (or a scale is not positive)", badi);
+        }
+        m->tgt = t;
     }
     m->msg[0] = '\0';
     *out = m;

@@ -176,3 +176,28 @@ ann_status ann__prep_fit(const ann *m, const char *fn, const ann__view *X,
     free(w);
     return ANN_OK;
 }
+
+double *ann__tgt_fit(const ann *m, const ann__view *Y, const size_t *idx, size_t n_rows)
+{
+    size_t k_out = m->units[m->n_layers - 1];
+    double *t = calloc(2 * k_out, sizeof *t);
+    if (!t)
+        return NULL;
+    double *mu = t, *sd = t + k_out;
+    for (size_t i = 0; i < n_rows; i++)
+        for (size_t k = 0; k < k_out; k++)
+            mu[k] += ann__view_get(Y, row_of(idx, i), k);
+    for (size_t k = 0; k < k_out; k++)
+        mu[k] /= (double)n_rows;
+    for (size_t i = 0; i < n_rows; i++)
+        for (size_t k = 0; k < k_out; k++) {
+            double d = ann__view_get(Y, row_of(idx, i), k) - mu[k];
+            sd[k] += d * d;
+        }
+    for (size_t k = 0; k < k_out; k++) {
+        double s = sqrt(sd[k] / (double)n_rows);
+        /* a constant (or overflowing) target is only centred */
+        sd[k] = (s > 1e-12 * fmax(1.0, fabs(mu[k])) && isfinite(s)) ? s : 1.0;
+    }
+    return t;
+}

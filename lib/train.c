@@ -116,6 +116,11 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
     int use_lm = m->s.optimizer == ANN_OPTIMIZER_LEVENBERG_MARQUARDT;
     if (use_lm && (st = ann__lm_check(m, fn)) != ANN_OK)
         goto out_unlocked;
+    if (m->s.target_scaling && (use_labels || m->s.loss != ANN_LOSS_SQUARED_ERROR)) {
+        st = ann__fail(m, 1, ANN_ERR_UNSUPPORTED, "%s: target scaling needs real-valued "
+                       "targets (not labels) and the squared-error loss", fn);
+        goto out_unlocked;
+    }
 
     const ann__settings *s = &m->s;
     size_t n_val = 0;
@@ -184,10 +189,18 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
         st = ann__prep_fit(m, fn, &Xv, idx, n_train, &np);
         if (st != ANN_OK)
             goto out;
+        double *nt = NULL;
+        if (m->s.target_scaling && !(nt = ann__tgt_fit(m, &Yv, idx, n_train))) {
+            ann__prep_free(&np);
+            st = ann__fail(m, 1, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+            goto out;
+        }
         ann__prep_free(&m->prep);
         m->prep = np;
+        free(m->tgt);
+        m->tgt = nt;
     }
-    ann__batch_src src = {&Xv, use_labels ? NULL : &Yv, use_labels ? labels : NULL, idx};
+    ann__batch_src src = {&Xv, use_labels ? NULL : &Yv, use_labels ? labels : NULL, idx, 1};
     /* Without shuffling the rows are consumed in order: skip the index
      * (and, for double models, the copy). */
     ann__batch_src tsrc = src;
@@ -399,7 +412,20 @@ static ann_status train_batch_common(ann *m, const char *fn, const ann_matrix *X
         }
         m->prep = np;
     }
-    ann__batch_src src = {&Xv, &Yv, NULL, NULL};
+    if (m->s.target_scaling && (m->s.loss != ANN_LOSS_SQUARED_ERROR || !m->tgt)) {
+        if (m->s.loss != ANN_LOSS_SQUARED_ERROR) {
+            st = ann__fail(m, 1, ANN_ERR_UNSUPPORTED,
+                           "%s: target scaling needs the squared-error loss", fn);
+        } else if (!(m->tgt = ann__tgt_fit(m, &Yv, NULL, n_rows))) {
+            st = ann__fail(m, 1, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+        }
+        if (st != ANN_OK) {
+            if (!had_m) { free(m->opt_m); m->opt_m = NULL; }
+            if (!had_v) { free(m->opt_v); m->opt_v = NULL; }
+            goto out;
+        }
+    }
+    ann__batch_src src = {&Xv, &Yv, NULL, NULL, 1};
     const void *x, *y;
     ann__blas_enter();
     ann__gather(m, &ws, &src, 0, n_rows, &x, &y);

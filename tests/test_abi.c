@@ -75,6 +75,7 @@ static void test_enum_values(void **state)
     assert_int_equal(ANN_PARAM_PATIENCE, 401);
     assert_int_equal(ANN_PARAM_PREPROCESS, 500);
     assert_int_equal(ANN_PARAM_WHITEN_EPSILON, 501);
+    assert_int_equal(ANN_PARAM_TARGET_SCALING, 502);
     assert_int_equal(ANN_PARAM_EPOCHS_RUN, 900);
     assert_int_equal(ANN_PARAM_TRAIN_LOSS, 901);
     assert_int_equal(ANN_PARAM_VALIDATION_LOSS, 902);

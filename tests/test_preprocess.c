@@ -565,6 +565,82 @@ static void test_lm_gradient_direction(void **state)
     ann_destroy(g);
 }
 
+/* ---- target scaling ---------------------------------------------------- */
+static void test_target_scaling(void **state)
+{
+    (void)state;
+    size_t n = 500;
+    double *X = malloc(n * 4 * sizeof *X), *y = malloc(n * sizeof *y), *p = malloc(n * sizeof *p);
+    house_make(n, 12, X, y);
+    size_t u[] = {8, 1};
+    ann_activation a[] = {ANN_ACT_TANH, ANN_ACT_IDENTITY};
+    for (int opt = ANN_OPTIMIZER_ADAM; opt <= ANN_OPTIMIZER_LEVENBERG_MARQUARDT; opt++) {
+        ann *m = NULL, *c = NULL;
+        ASSERT_OK(ann_create(&m, 4, 2, u, a));
+        ASSERT_OK(ann_set_param(m, ANN_PARAM_PREPROCESS, ANN_PREPROCESS_STANDARDIZE));
+        ASSERT_OK(ann_set_param(m, ANN_PARAM_TARGET_SCALING, 1));
+        ASSERT_OK(ann_set_param(m, ANN_PARAM_OPTIMIZER, opt));
+        ASSERT_OK(ann_set_param(m, ANN_PARAM_LEARNING_RATE, 0.01));
+        ASSERT_OK(ann_set_param(m, ANN_PARAM_EPOCHS, opt == ANN_OPTIMIZER_ADAM ? 200 : 30));
+        ASSERT_OK(ann_fit(m, X, y, n));
+        double loss, tl, mse = 0;
+        ASSERT_OK(ann_evaluate(m, X, y, n, &loss));
+        ASSERT_OK(ann_get_param(m, ANN_PARAM_TRAIN_LOSS, &tl));
+        ASSERT_OK(ann_predict(m, X, n, p));
+        for (size_t i = 0; i < n; i++) mse += (p[i] - y[i]) * (p[i] - y[i]);
+        mse /= (double)n;
+        printf("target scaling, %s: evaluate MSE %.1f (noise 100), scaled train loss %.4f\n",
+               opt == ANN_OPTIMIZER_ADAM ? "Adam" : "LM", 2 * loss, tl);
+        /* predictions and evaluate are in the original units */
+        assert_true(fabs(2 * loss - mse) <= 1e-9 * mse);
+        assert_true(mse < 2 * HOUSE_SIGMA * HOUSE_SIGMA);
+        assert_true(tl < 0.05); /* scaled units */
+        /* saved (TSCL, version 2) and loaded: the same predictions */
+        size_t sz;
+        ASSERT_OK(ann_save_buffer(m, NULL, 0, &sz));
+        unsigned char *b = malloc(sz);
+        ASSERT_OK(ann_save_buffer(m, b, sz, &sz));
+        assert_int_equal(b[8], 2);
+        ASSERT_OK(ann_load_buffer(&c, b, sz));
+        double *p2 = malloc(n * sizeof *p2);
+        ASSERT_OK(ann_predict(c, X, n, p2));
+        assert_memory_equal(p, p2, n * sizeof *p);
+        /* turning it off drops the scaler: outputs are raw network outputs */
+        ASSERT_OK(ann_set_param(c, ANN_PARAM_TARGET_SCALING, 0));
+        ASSERT_OK(ann_predict(c, X, 1, p2));
+        assert_true(fabs(p2[0]) < 10);
+        free(p2);
+        free(b);
+        ann_destroy(c);
+        ann_destroy(m);
+    }
+    /* a constant target: centred only, predicted back finite */
+    ann *m = NULL;
+    ASSERT_OK(ann_create(&m, 4, 2, u, a));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_TARGET_SCALING, 1));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_PREPROCESS, ANN_PREPROCESS_STANDARDIZE));
+    for (size_t i = 0; i < n; i++) y[i] = 5;
+    ASSERT_OK(ann_fit(m, X, y, n));
+    ASSERT_OK(ann_predict(m, X, n, p));
+    for (size_t i = 0; i < n; i++) assert_true(fabs(p[i] - 5) < 1);
+    ann_destroy(m);
+    /* labels and cross-entropy are refused */
+    size_t uc[] = {3, 2};
+    ann_activation ac[] = {ANN_ACT_TANH, ANN_ACT_SOFTMAX};
+    ASSERT_OK(ann_create(&m, 4, 2, uc, ac));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_TARGET_SCALING, 1));
+    int32_t lab[4] = {0, 1, 0, 1};
+    assert_int_equal(ann_fit_labels(m, X, lab, 4), ANN_ERR_UNSUPPORTED);
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_LOSS, ANN_LOSS_CROSS_ENTROPY));
+    double Y2[8] = {1, 0, 0, 1, 1, 0, 0, 1};
+    assert_int_equal(ann_fit(m, X, Y2, 4), ANN_ERR_UNSUPPORTED);
+    assert_int_equal(ann_train_batch(m, X, Y2, 4), ANN_ERR_UNSUPPORTED);
+    ann_destroy(m);
+    free(X);
+    free(y);
+    free(p);
+}
+
 static void test_bounds(void **state)
 {
     (void)state;
@@ -598,6 +674,7 @@ int main(void)
         cmocka_unit_test(test_lm_converges),
         cmocka_unit_test(test_lm_rejects),
         cmocka_unit_test(test_lm_gradient_direction),
+        cmocka_unit_test(test_target_scaling),
         cmocka_unit_test(test_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
