@@ -7,7 +7,8 @@
  *   units[l] neurons and one activation; neuron j computes the weighted sum
  *   of its inputs plus a bias, then applies the activation.  Training is
  *   backpropagation with (mini-batch) stochastic gradient descent or one of
- *   the optimizers below; every heavy product is a BLAS call (OpenBLAS).
+ *   the optimizers below; every heavy product is a BLAS call (OpenBLAS);
+ *   eigen-decompositions, QR and Cholesky solves are LAPACKE calls.
  *
  * DATA LAYOUT
  *   Matrices are dense and row-major.  X is n_rows x n_inputs, Y is
@@ -418,7 +419,10 @@ ANN_API ann_status ann_set_progress(ann *model, ann_progress_fn fn, void *user);
  * optimizer state are restored to the state before that step - or, in the
  * rare case where the update itself overflowed, to the start of that epoch
  * - and the message names the epoch and batch); ANN_STOPPED (callback);
- * ANN_ERR_BUSY.  @since 1.0 */
+ * ANN_ERR_BUSY; since 1.1 also ANN_ERR_UNSUPPORTED (Levenberg-Marquardt or
+ * target scaling limits, see there) and ANN_ERR_NUMERIC (a LAPACK
+ * factorisation failed while fitting whitening), model unchanged.
+ * @since 1.0 */
 /* With ANN_PARAM_PREPROCESS != none, every call first (re)fits the input
  * transform from its training rows (the same rows give the same transform,
  * so the warm-start promise above holds).  With Levenberg-Marquardt the
