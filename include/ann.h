@@ -7,7 +7,8 @@
  *   units[l] neurons and one activation; neuron j computes the weighted sum
  *   of its inputs plus a bias, then applies the activation.  Training is
  *   backpropagation with (mini-batch) stochastic gradient descent or one of
- *   the optimizers below; every heavy product is a BLAS call (OpenBLAS).
+ *   the optimizers below; every heavy product is a BLAS call (OpenBLAS);
+ *   eigen-decompositions, QR and Cholesky solves are LAPACKE calls.
  *
  * DATA LAYOUT
  *   Matrices are dense and row-major.  X is n_rows x n_inputs, Y is
@@ -149,8 +150,39 @@ typedef enum ann_loss {
 typedef enum ann_init {
     ANN_INIT_SMALL_UNIFORM = 0,
     ANN_INIT_XAVIER = 1,
-    ANN_INIT_HE = 2
+    ANN_INIT_HE = 2,
+    ANN_INIT_ORTHOGONAL = 3     /* @since 1.0: each W_l is a (semi-)orthogonal
+                                   matrix times ANN_PARAM_INIT_GAIN: the Q of
+                                   a QR factorisation (LAPACKE dgeqrf/dorgqr)
+                                   of a seeded Gaussian matrix, columns sign-
+                                   corrected by diag(R) (Saxe et al.; as Keras
+                                   and PyTorch).  W W^T = gain^2 I when
+                                   units <= fan_in, W^T W = gain^2 I
+                                   otherwise.  Biases zero. */
 } ann_init;
+
+/* Values of ANN_PARAM_PREPROCESS (@since 1.0).  The transform is fitted
+ * by ann_fit / ann_fit_labels (and their views) on the training rows (the
+ * validation rows excluded), stored in the model (in double, whatever the
+ * precision) and saved with it, and applied to the inputs by every call
+ * that reads X: prediction, evaluation and training.  With mean m (per
+ * feature) and the population covariance C = E[(x-m)(x-m)^T] = V L V^T
+ * (eigenvalues l_i, from LAPACKE dsyevd), the network sees
+ *   STANDARDIZE  x'_j = (x_j - m_j) / sd_j; a feature whose sd is 0 (or
+ *                below 1e-12 times max(1, |m_j|)) is only centred (x' = 0
+ *                on the training rows), never divided by zero
+ *   PCA          x' = D^{-1/2} V^T (x - m): decorrelated components ordered
+ *                by decreasing variance (all n_inputs kept)
+ *   ZCA          x' = V D^{-1/2} V^T (x - m): decorrelated, closest to x
+ * with D = diag(max(l_i, 0) + eps * l_max), eps = ANN_PARAM_WHITEN_EPSILON.
+ * After PCA/ZCA the training inputs' covariance is the identity up to
+ * about eps * l_max / l_i.  Whitening needs n_inputs <= 8192. */
+typedef enum ann_preprocess {
+    ANN_PREPROCESS_NONE = 0,
+    ANN_PREPROCESS_STANDARDIZE = 1,
+    ANN_PREPROCESS_PCA = 2,
+    ANN_PREPROCESS_ZCA = 3
+} ann_preprocess;
 
 /* Values of ANN_PARAM_PRECISION. */
 typedef enum ann_precision {
@@ -162,7 +194,31 @@ typedef enum ann_precision {
 typedef enum ann_optimizer {
     ANN_OPTIMIZER_SGD = 0,      /* w -= lr*g */
     ANN_OPTIMIZER_MOMENTUM = 1, /* v = mu*v + g; w -= lr*v  (Nesterov: w -= lr*(g + mu*v)) */
-    ANN_OPTIMIZER_ADAM = 2      /* Kingma & Ba, bias-corrected */
+    ANN_OPTIMIZER_ADAM = 2,     /* Kingma & Ba, bias-corrected */
+    ANN_OPTIMIZER_LEVENBERG_MARQUARDT = 3 /* @since 1.0.  Second order, for
+                                   small regression networks (MATLAB's
+                                   trainlm).  Each epoch is one iteration
+                                   over all training rows (batch size,
+                                   shuffle and learning rate are ignored):
+                                   with residuals e = yhat - y and their
+                                   Jacobian J (one backward pass per
+                                   output), solve (J^T J + mu I) d = -J^T e
+                                   by Cholesky (LAPACKE dposv); the step is
+                                   taken if the training loss drops (then
+                                   mu /= ANN_PARAM_LM_MU_FACTOR), otherwise
+                                   mu *= factor and it retries (at most 12
+                                   times, mu <= 1e10; if no step helps the
+                                   weights stay for that epoch).  mu starts
+                                   at ANN_PARAM_LM_MU at every fit.
+                                   Limits: squared-error loss, float64
+                                   models, at most 4096 parameters (J^T J
+                                   is P x P: 128 MB); otherwise ann_fit*
+                                   returns ANN_ERR_UNSUPPORTED.  L2 is not
+                                   applied.  ann_train_batch returns
+                                   ANN_ERR_UNSUPPORTED.  A failed Cholesky
+                                   for every mu is not an error (weights
+                                   kept); other LAPACK failures are
+                                   ANN_ERR_NUMERIC. */
 } ann_optimizer;
 
 /* Parameter keys (values fixed, grouped in ranges).  Each comment gives
@@ -193,6 +249,10 @@ typedef enum ann_param {
     ANN_PARAM_PRECISION = 202,     /* ANN_PRECISION_F64, an ann_precision.
                                       Switching converts the weights and
                                       optimizer state (F64->F32 rounds). */
+    ANN_PARAM_INIT_GAIN = 203,     /* 1.0, (0, 1e3]: the gain of
+                                      ANN_INIT_ORTHOGONAL (other inits
+                                      ignore it).  Setting it does not
+                                      re-draw the weights.  @since 1.0 */
     /* 300..399: optimizers and regularisation */
     ANN_PARAM_OPTIMIZER = 300,     /* ANN_OPTIMIZER_SGD, an ann_optimizer */
     ANN_PARAM_MOMENTUM = 301,      /* 0.9, [0, 1) */
@@ -205,6 +265,11 @@ typedef enum ann_param {
     ANN_PARAM_LR_DECAY = 307,      /* 0, [0, 1e6]: in epoch e (0-based,
                                       counted over the handle's life) the
                                       rate is lr / (1 + decay*e) */
+    ANN_PARAM_LM_MU = 308,         /* 1e-3, (0, 1e10]: Levenberg-Marquardt's
+                                      initial damping mu.  @since 1.0 */
+    ANN_PARAM_LM_MU_FACTOR = 309,  /* 10, (1, 1e6]: mu is divided by it after
+                                      an accepted step, multiplied by it
+                                      after a rejected one.  @since 1.0 */
     /* 400..499: validation and early stopping */
     ANN_PARAM_VALIDATION_FRACTION = 400, /* 0, [0, 0.9]: hold out
                                       floor(fraction * n_rows) rows: the
@@ -216,6 +281,39 @@ typedef enum ann_param {
                                       after this many epochs without a new
                                       best validation loss and restore the
                                       best weights; 0 = never stop early */
+    /* 500..599: input preprocessing (@since 1.0) */
+    ANN_PARAM_PREPROCESS = 500,    /* ANN_PREPROCESS_NONE, an ann_preprocess.
+                                      Fitted by every ann_fit* call (a refit
+                                      recomputes it from the new rows).
+                                      ann_train_batch never refits: it uses
+                                      the stored transform, and if none is
+                                      fitted yet (mode != none) it fits one
+                                      from its own rows first.  Prediction
+                                      and evaluation apply the stored
+                                      transform (none: inputs as given).
+                                      Changing the value discards the fitted
+                                      transform. */
+    ANN_PARAM_WHITEN_EPSILON = 501, /* 1e-12, (0, 1]: relative regulariser
+                                      of PCA/ZCA: eps * l_max is added to
+                                      every covariance eigenvalue, so
+                                      near-singular directions are damped,
+                                      not blown up.  Used at the next fit. */
+    ANN_PARAM_TARGET_SCALING = 502, /* 0, {0, 1}: 1 = z-score the regression
+                                      targets per output (mean and sd of
+                                      the training rows' Y, fitted like the
+                                      input transform; a constant output is
+                                      only centred).  The network trains on
+                                      scaled targets (ANN_PARAM_TRAIN_LOSS
+                                      and VALIDATION_LOSS are in scaled
+                                      units); ann_predict returns outputs
+                                      mapped back (y = out*sd + mean) and
+                                      ann_evaluate's loss is in the
+                                      original units.  Squared-error loss
+                                      and ann_fit / ann_fit_view /
+                                      ann_train_batch only: ann_fit_labels
+                                      or cross-entropy with it return
+                                      ANN_ERR_UNSUPPORTED.  Changing the
+                                      value discards the fitted scaler. */
     /* 900..999: read-only facts and training results (set fails) */
     ANN_PARAM_EPOCHS_RUN = 900,    /* epochs completed by the last fit */
     ANN_PARAM_TRAIN_LOSS = 901,    /* mean training loss of the last epoch
@@ -321,7 +419,15 @@ ANN_API ann_status ann_set_progress(ann *model, ann_progress_fn fn, void *user);
  * optimizer state are restored to the state before that step - or, in the
  * rare case where the update itself overflowed, to the start of that epoch
  * - and the message names the epoch and batch); ANN_STOPPED (callback);
- * ANN_ERR_BUSY.  @since 1.0 */
+ * ANN_ERR_BUSY; since 1.1 also ANN_ERR_UNSUPPORTED (Levenberg-Marquardt or
+ * target scaling limits, see there) and ANN_ERR_NUMERIC (a LAPACK
+ * factorisation failed while fitting whitening), model unchanged.
+ * @since 1.0 */
+/* With ANN_PARAM_PREPROCESS != none, every call first (re)fits the input
+ * transform from its training rows (the same rows give the same transform,
+ * so the warm-start promise above holds).  With Levenberg-Marquardt the
+ * damping mu restarts at every call, so two fits of E epochs differ from
+ * one of 2E. */
 ANN_API ann_status ann_fit(ann *model, const double *X, const double *Y,
                            size_t n_rows);
 

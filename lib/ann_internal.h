@@ -31,7 +31,22 @@ typedef struct ann__settings {
     double lr_decay;
     double validation_fraction;
     size_t patience;
+    double init_gain;
+    int preprocess;
+    double whiten_epsilon;
+    double lm_mu, lm_mu_factor;
+    int target_scaling;
 } ann__settings;
+
+/* A fitted input transform (prep.c), always in double:
+ * x' = (x - mean) .* scale          (STANDARDIZE, scale has n entries)
+ * x' = W (x - mean)                 (PCA/ZCA, W is n x n row-major). */
+typedef struct ann__prep {
+    int mode;                /* ANN_PREPROCESS_*, 0 = nothing fitted */
+    double *mean;            /* n_inputs */
+    double *mat;             /* n_inputs (scale) or n_inputs^2 (W); one
+                                block with mean */
+} ann__prep;
 
 /* ---- the model --------------------------------------------------------- */
 struct ann {
@@ -54,6 +69,9 @@ struct ann {
     uint64_t decay_epochs;   /* epochs counted for learning-rate decay */
 
     ann__settings s;
+    ann__prep prep;          /* fitted input transform, or mode 0 */
+    double *tgt;             /* fitted target scaler: n_out means then
+                                n_out sds (> 0), or NULL */
     uint64_t rng[4];         /* xoshiro256** state */
 
     /* results of the last fit */
@@ -106,7 +124,9 @@ void ann__shuffle(uint64_t st[4], size_t *idx, size_t n);
 void ann__sort_indices(size_t *idx, size_t n);
 
 /* ---- lifecycle helpers (lifecycle.c) ----------------------------------- */
-void ann__draw_weights(ann *model);
+/* Re-draw the weights.  ANN_OK, or ANN_ERR_OUT_OF_MEMORY / ANN_ERR_NUMERIC
+ * (orthogonal init) with the model untouched; no message is recorded. */
+ann_status ann__draw_weights(ann *model);
 int ann__alloc_opt_state(ann *model);    /* 0 ok, -1 OOM; state zeroed */
 
 /* ---- BLAS adapter (blas.c: the only file that includes cblas.h) -------- */
@@ -124,6 +144,32 @@ void ann__dgemv(int transA, size_t M, size_t N, double alpha, const double *A,
                 size_t lda, const double *x, double beta, double *y);
 void ann__sgemv(int transA, size_t M, size_t N, float alpha, const float *A,
                 size_t lda, const float *x, float beta, float *y);
+
+void ann__dsyrk_tn(size_t N, size_t K, const double *A, double *C);
+
+/* ---- LAPACKE adapter (linalg.c: the only file that includes lapacke.h) -- */
+/* Eigen-decomposition of the symmetric n x n row-major A (upper triangle
+ * read): eigenvalues ascending into w, eigenvectors as the columns of A.
+ * ANN_OK, ANN_ERR_OUT_OF_MEMORY, ANN_ERR_NUMERIC (no convergence). */
+ann_status ann__sym_eig(size_t n, double *A, double *w);
+/* Q (m x n, column-major, m >= n) of the QR factorisation of A, in place,
+ * with column j multiplied by sign(R_jj).  Statuses as above. */
+ann_status ann__qr_q(size_t m, size_t n, double *A);
+/* Solve A x = b for the SPD n x n A (row-major, upper triangle read and
+ * overwritten by its Cholesky factor); b is overwritten by x.  ANN_OK,
+ * ANN_ERR_NUMERIC (not positive definite), ANN_ERR_OUT_OF_MEMORY. */
+ann_status ann__posv(size_t n, double *A, double *b);
+
+/* ---- preprocessing (prep.c) ------------------------------------------- */
+/* Fit the transform of mode m->s.preprocess from rows idx[0..n) of X (or
+ * rows 0..n when idx is NULL) into *out (allocated; mode 0 for NONE).
+ * Does not change the model.  Records a message on failure. */
+struct ann__view;
+ann_status ann__prep_fit(const ann *m, const char *fn, const struct ann__view *X,
+                         const size_t *idx, size_t n, ann__prep *out);
+void ann__prep_free(ann__prep *p);
+size_t ann__prep_mat_len(int mode, size_t n_inputs); /* 0, n, n*n */
+int ann__prep_copy(ann__prep *dst, const ann__prep *src, size_t n_inputs);
 
 /* ---- engine (engine.c, instantiated per precision) --------------------- */
 
@@ -156,6 +202,7 @@ typedef struct ann__batch_src {
     const ann__view *Y;       /* or NULL with labels / for prediction */
     const int32_t *labels;    /* or NULL */
     const size_t *idx;        /* row indices, or NULL = consecutive rows */
+    int scale_y;              /* training: targets through m->tgt */
 } ann__batch_src;
 
 /* Work buffers for batches of up to `cap` rows, allocated once. */
@@ -166,6 +213,7 @@ typedef struct ann__ws {
     void *z_out;              /* cap x n_outputs (pre-activation output) */
     void *d0, *d1;            /* cap x max_width deltas */
     void *grad;               /* n_params (training only) */
+    void *xt;                 /* cap x n_inputs: whitened inputs, or NULL */
     void *block;              /* the single allocation */
     /* Gradient hooks for data-parallel training (lib/mpi.c); ann__ws_init
      * zeroes them, which keeps the single-process meaning.  grad_scale > 0
@@ -202,6 +250,34 @@ int ann__update(ann *m, const ann__ws *ws, double lr);
  * data is writable: it came from an output ann_matrix). */
 void ann__store_output(const ann *m, const void *out, size_t B, const ann__view *Y,
                        size_t start);
+
+/* Map B rows of network outputs (in ws) back through m->tgt, in place. */
+void ann__unscale_out(const ann *m, ann__ws *ws, size_t B);
+/* Fit the target scaler (2*n_out doubles, allocated) from rows idx[0..n)
+ * of Y; NULL on out of memory. */
+double *ann__tgt_fit(const ann *m, const struct ann__view *Y, const size_t *idx, size_t n);
+
+/* The B*n_out x n_params Jacobian of the outputs (after forward on x). */
+void ann__jacobian(const ann *m, ann__ws *ws, const void *x, size_t B, void *J);
+
+/* ---- Levenberg-Marquardt (lm.c) ---------------------------------------- */
+#define ANN__LM_MAX_PARAMS 4096u
+typedef struct ann__lm {
+    size_t P, chunk;
+    double mu;
+    double *A, *M, *g, *rhs, *w0, *J, *e;
+    ann__ws ws;
+} ann__lm;
+/* Can this model train with LM?  ANN_ERR_UNSUPPORTED (message set) if not. */
+ann_status ann__lm_check(ann *m, const char *fn);
+/* Buffers for n training rows: 0, -1 OOM, -2 too large. */
+int ann__lm_init(ann *m, ann__lm *lm, size_t n);
+void ann__lm_free(ann__lm *lm);
+/* One LM iteration over rows [0, n) of src; *loss = mean training loss
+ * after it.  ANN_OK (also when no step lowered the loss: weights kept),
+ * ANN_ERR_DIVERGED, ANN_ERR_NUMERIC, ANN_ERR_OUT_OF_MEMORY (messages set). */
+ann_status ann__lm_epoch(ann *m, ann__lm *lm, const ann__batch_src *src, size_t n,
+                         const char *fn, double *loss);
 
 /* Precision-independent parameter access. */
 double ann__param_get(const ann *m, size_t i);

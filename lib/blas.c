@@ -81,3 +81,10 @@ void ann__sgemv(int ta, size_t M, size_t N, float alpha, const float *A,
     cblas_sgemv(CblasRowMajor, tr(ta), (blasint)M, (blasint)N, alpha, A,
                 (blasint)lda, x, 1, beta, y, 1);
 }
+
+/* C (N x N, upper triangle) += A^T A, A is K x N row-major. */
+void ann__dsyrk_tn(size_t N, size_t K, const double *A, double *C)
+{
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (blasint)N, (blasint)K, 1.0, A,
+                (blasint)N, 1.0, C, (blasint)N);
+}

@@ -132,6 +132,11 @@ int ann__ws_init_buf(ann__ws *ws, const ann *m, size_t cap, int training, void *
     size_t o_a = sz;
     for (size_t l = 0; l < L; l++)
         sz = add_sz(sz, round_up(mul_sz(mul_sz(cap, m->units[l]), es)));
+    size_t o_t = sz;
+    int whiten = m->s.preprocess == ANN_PREPROCESS_PCA || m->s.preprocess == ANN_PREPROCESS_ZCA ||
+                 m->prep.mode == ANN_PREPROCESS_PCA || m->prep.mode == ANN_PREPROCESS_ZCA;
+    if (whiten)
+        sz = add_sz(sz, round_up(mul_sz(mul_sz(cap, m->n_inputs), es)));
     size_t o_d = sz, dsz = 0;
     if (training) {
         dsz = round_up(mul_sz(mul_sz(cap, m->max_width), es));
@@ -156,6 +161,7 @@ int ann__ws_init_buf(ann__ws *ws, const ann *m, size_t cap, int training, void *
     ws->x = blk + o_x;
     ws->y = blk + o_y;
     ws->z_out = blk + o_z;
+    ws->xt = whiten ? blk + o_t : NULL;
     size_t off = o_a;
     for (size_t l = 0; l < L; l++) {
         ws->a[l] = blk + off;
@@ -234,4 +240,22 @@ void ann__param_set(ann *m, size_t i, double v)
         ((float *)m->params)[i] = (float)v;
     else
         ((double *)m->params)[i] = v;
+}
+
+void ann__jacobian(const ann *m, ann__ws *ws, const void *x, size_t B, void *J)
+{
+    if (F32(m))
+        jacobian_f(m, ws, x, B, J);
+    else
+        jacobian_d(m, ws, x, B, J);
+}
+
+void ann__unscale_out(const ann *m, ann__ws *ws, size_t B)
+{
+    if (!m->tgt)
+        return;
+    if (F32(m))
+        unscale_out_f(m, ws, B);
+    else
+        unscale_out_d(m, ws, B);
 }

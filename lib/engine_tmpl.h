@@ -282,6 +282,38 @@ static inline int SFX(is_native)(const ann__view *v)
     return v->dtype == dt && v->cs == 1 && v->rs == (ptrdiff_t)v->cols;
 }
 
+/* Apply the fitted input transform to count gathered rows of x (in place
+ * for standardisation; whitening writes ws->xt).  Returns the rows. */
+static const T *SFX(prep_apply)(const ann *m, ann__ws *ws, T *restrict x, size_t count)
+{
+    size_t n = m->n_inputs;
+    const double *mean = m->prep.mean, *mat = m->prep.mat;
+    if (m->prep.mode == ANN_PREPROCESS_STANDARDIZE) {
+        for (size_t r = 0; r < count; r++)
+            for (size_t j = 0; j < n; j++)
+                x[r * n + j] = (T)(((double)x[r * n + j] - mean[j]) * mat[j]);
+        return x;
+    }
+    T *restrict xt = ws->xt;
+    for (size_t r = 0; r < count; r++)
+        for (size_t j = 0; j < n; j++)
+            x[r * n + j] = (T)((double)x[r * n + j] - mean[j]);
+    if (sizeof(T) == sizeof(double) && count * n * n > ANN__DIRECT_MAX) {
+        /* x' = xc W^T: one GEMM per batch. */
+        ann__dgemm(0, 1, count, n, n, 1.0, (const double *)(const void *)x, n, mat, n,
+                   0.0, (double *)(void *)xt, n);
+    } else {
+        for (size_t r = 0; r < count; r++)
+            for (size_t i = 0; i < n; i++) {
+                double s = 0;
+                for (size_t j = 0; j < n; j++)
+                    s += mat[i * n + j] * (double)x[r * n + j];
+                xt[r * n + i] = (T)s;
+            }
+    }
+    return xt;
+}
+
 static void SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
                         size_t start, size_t count, const void **xp,
                         const void **yp)
@@ -289,8 +321,8 @@ static void SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
     size_t n_out = m->units[m->n_layers - 1];
     T *x = ws->x, *y = ws->y;
     /* Consecutive rows already in the model's type and layout are used in
-     * place: no copy at all. */
-    int direct_x = !src->idx && SFX(is_native)(src->X);
+     * place: no copy at all (unless a transform must be applied). */
+    int direct_x = !src->idx && SFX(is_native)(src->X) && !m->prep.mode;
     int direct_y = !src->idx && src->Y && SFX(is_native)(src->Y);
     *xp = direct_x ? (const void *)((const T *)src->X->data + start * src->X->cols)
                    : (const void *)x;
@@ -312,6 +344,30 @@ static void SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
             }
         }
     }
+    if (src->scale_y && m->tgt && src->Y) {
+        const double *mu = m->tgt, *sd = m->tgt + n_out;
+        if (direct_y) {
+            for (size_t r = 0; r < count; r++)
+                SFX(load_row)(src->Y, (src->idx ? src->idx[start + r] : start + r),
+                              y + r * n_out);
+            *yp = y;
+        }
+        for (size_t r = 0; r < count; r++)
+            for (size_t k = 0; k < n_out; k++)
+                y[r * n_out + k] = (T)(((double)y[r * n_out + k] - mu[k]) / sd[k]);
+    }
+    if (m->prep.mode)
+        *xp = SFX(prep_apply)(m, ws, x, count);
+}
+
+static void SFX(unscale_out)(const ann *m, ann__ws *ws, size_t B)
+{
+    size_t n_out = m->units[m->n_layers - 1];
+    T *o = ws->a[m->n_layers - 1];
+    const double *mu = m->tgt, *sd = m->tgt + n_out;
+    for (size_t r = 0; r < B; r++)
+        for (size_t k = 0; k < n_out; k++)
+            o[r * n_out + k] = (T)((double)o[r * n_out + k] * sd[k] + mu[k]);
 }
 
 static const T *SFX(forward)(const ann *m, ann__ws *ws, const T *x, size_t B)
@@ -520,6 +576,60 @@ static void SFX(store_output)(const ann *m, const void *out, size_t B,
             float *p = (float *)Y->data + base;
             for (size_t k = 0; k < n_out; k++)
                 p[(ptrdiff_t)k * Y->cs] = (float)orow[k];
+        }
+    }
+}
+
+/* Jacobian of the B x n_out outputs (after forward on x, with ws->d0/d1
+ * of B x max_width) with respect to every parameter: J has B*n_out rows
+ * (row r*n_out + k = d yhat[r][k] / d params) and n_params columns.  One
+ * backward pass per output, batched over the rows (the deltas move through
+ * the layers as the same products as backprop; each row's weight
+ * derivatives are the outer products delta_r a_r^T). */
+static void SFX(jacobian)(const ann *m, ann__ws *ws, const T *x, size_t B, T *restrict J)
+{
+    size_t L = m->n_layers, n_out = m->units[L - 1], P = m->n_params;
+    const T *params = m->params;
+    T slope = (T)m->s.leaky_slope;
+    const T *yh = ws->a[L - 1];
+    ann_activation oact = m->acts[L - 1];
+    memset(J, 0, B * n_out * P * sizeof(T));
+    for (size_t k = 0; k < n_out; k++) {
+        T *D = ws->d0, *Dn = ws->d1;
+        for (size_t r = 0; r < B; r++)
+            for (size_t i = 0; i < n_out; i++)
+                D[r * n_out + i] = i == k ? (T)1 : (T)0;
+        if (oact == ANN_ACT_SOFTMAX) {
+            for (size_t r = 0; r < B; r++) {
+                const T *s = yh + r * n_out;
+                T *g = D + r * n_out;
+                for (size_t i = 0; i < n_out; i++)
+                    g[i] = s[i] * ((i == k ? (T)1 : (T)0) - s[k]);
+            }
+        } else {
+            SFX(mul_deriv)(oact, slope, B * n_out, yh, D);
+        }
+        for (size_t l = L; l-- > 0;) {
+            size_t u = m->units[l], fan = m->fan_in[l];
+            const T *prev = l > 0 ? (const T *)ws->a[l - 1] : x;
+            for (size_t r = 0; r < B; r++) {
+                T *Jr = J + (r * n_out + k) * P;
+                const T *d = D + r * u, *a = prev + r * fan;
+                for (size_t j = 0; j < u; j++) {
+                    T dj = d[j];
+                    T *row = Jr + m->w_off[l] + j * fan;
+                    for (size_t i = 0; i < fan; i++)
+                        row[i] = dj * a[i];
+                    Jr[m->b_off[l] + j] = dj;
+                }
+            }
+            if (l > 0) {
+                SFX(mm_dw)(B, u, fan, D, params + m->w_off[l], Dn);
+                SFX(mul_deriv)(m->acts[l - 1], slope, B * fan, prev, Dn);
+                T *t = D;
+                D = Dn;
+                Dn = t;
+            }
         }
     }
 }

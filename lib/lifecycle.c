@@ -36,8 +36,68 @@ ann_status ann__lock_const(const ann *cm)
 void ann__unlock_const(const ann *cm) { atomic_fetch_sub(&((ann *)cm)->state, 1); }
 
 /* ---- weights ----------------------------------------------------------- */
-void ann__draw_weights(ann *m)
+/* Orthogonal init of every layer into ws (sized for the largest layer). */
+static ann_status draw_orthogonal(ann *m)
 {
+    size_t maxn = 0;
+    for (size_t l = 0; l < m->n_layers; l++)
+        if (m->units[l] * m->fan_in[l] > maxn)
+            maxn = m->units[l] * m->fan_in[l];
+    double *A = malloc(maxn * sizeof *A);
+    if (!A)
+        return ANN_ERR_OUT_OF_MEMORY;
+    /* Drawn into a copy first: a LAPACK failure leaves the weights. */
+    size_t pbytes = m->n_params * ann__elem_size(m->s.precision);
+    void *np = malloc(pbytes);
+    if (!np) {
+        free(A);
+        return ANN_ERR_OUT_OF_MEMORY;
+    }
+    void *old = m->params;
+    memcpy(np, old, pbytes);
+    m->params = np;
+    double gain = m->s.init_gain;
+    ann_status st = ANN_OK;
+    for (size_t l = 0; l < m->n_layers && st == ANN_OK; l++) {
+        size_t u = m->units[l], fan = m->fan_in[l];
+        /* Tall rows x cols with rows >= cols, column-major. */
+        size_t rows = u <= fan ? fan : u, cols = u <= fan ? u : fan;
+        for (size_t i = 0; i < rows * cols; i++)
+            A[i] = ann__rng_normal(m->rng);
+        st = ann__qr_q(rows, cols, A);
+        if (st != ANN_OK)
+            break;
+        for (size_t j = 0; j < u; j++)
+            for (size_t k = 0; k < fan; k++) {
+                /* u <= fan: W = Q^T (orthonormal rows); else W = Q. */
+                double q = u <= fan ? A[k + j * fan] : A[j + k * u];
+                ann__param_set(m, m->w_off[l] + j * fan + k, gain * q);
+            }
+        for (size_t j = 0; j < u; j++)
+            ann__param_set(m, m->b_off[l] + j, 0.0);
+    }
+    free(A);
+    if (st != ANN_OK) {
+        m->params = old;
+        free(np);
+        return st;
+    }
+    free(old);
+    return ANN_OK;
+}
+
+ann_status ann__draw_weights(ann *m)
+{
+    if (m->s.init == ANN_INIT_ORTHOGONAL) {
+        uint64_t rng[4];
+        memcpy(rng, m->rng, sizeof rng);
+        ann_status st = draw_orthogonal(m);
+        if (st != ANN_OK) {
+            memcpy(m->rng, rng, sizeof rng);
+            return st;
+        }
+        goto reset;
+    }
     for (size_t l = 0; l < m->n_layers; l++) {
         size_t fan = m->fan_in[l], u = m->units[l];
         double wscale, bscale;
@@ -64,17 +124,19 @@ void ann__draw_weights(ann *m)
             ann__param_set(m, pos, v);
         }
     }
+reset:
     free(m->opt_m);
     free(m->opt_v);
     m->opt_m = m->opt_v = NULL;
     m->steps = 0;
     m->decay_epochs = 0;
+    return ANN_OK;
 }
 
 int ann__alloc_opt_state(ann *m)
 {
     size_t bytes = m->n_params * ann__elem_size(m->s.precision);
-    int need_m = m->s.optimizer != ANN_OPTIMIZER_SGD;
+    int need_m = m->s.optimizer == ANN_OPTIMIZER_MOMENTUM || m->s.optimizer == ANN_OPTIMIZER_ADAM;
     int need_v = m->s.optimizer == ANN_OPTIMIZER_ADAM;
     void *nm = NULL, *nv = NULL;
     if (need_m && !m->opt_m && !(nm = calloc(1, bytes)))
@@ -97,6 +159,8 @@ static void free_model(ann *m)
     free(m->params);
     free(m->opt_m);
     free(m->opt_v);
+    ann__prep_free(&m->prep);
+    free(m->tgt);
     free(m);
 }
 
@@ -176,7 +240,7 @@ ann_status ann_create(ann **out, size_t n_inputs, size_t n_layers,
     }
     ann__settings_default(&m->s);
     ann__rng_seed(m->rng, m->s.seed);
-    ann__draw_weights(m);
+    (void)ann__draw_weights(m); /* the default init cannot fail */
     m->train_loss = m->val_loss = NAN;
     atomic_init(&m->state, 0);
     *out = m;
@@ -221,6 +285,16 @@ ann_status ann_clone(const ann *m, ann **out)
         c->params = dup_bytes(m->params, pbytes);
         c->opt_m = dup_bytes(m->opt_m, pbytes);
         c->opt_v = dup_bytes(m->opt_v, pbytes);
+        memset(&c->prep, 0, sizeof c->prep);
+        c->tgt = NULL;
+        if (m->tgt && !(c->tgt = dup_bytes(m->tgt, 2 * m->units[L - 1] * sizeof(double)))) {
+            free_model(c);
+            c = NULL;
+        }
+    }
+    if (c && ann__prep_copy(&c->prep, &m->prep, m->n_inputs)) {
+        free_model(c);
+        c = NULL;
     }
     if (!c || !c->units || !c->params || (m->opt_m && !c->opt_m) ||
         (m->opt_v && !c->opt_v)) {
@@ -291,9 +365,12 @@ ann_status ann_reinit(ann *m)
     ann_status st = ann__lock_mut(m);
     if (st != ANN_OK)
         return st;
-    ann__draw_weights(m);
+    st = ann__draw_weights(m);
+    if (st != ANN_OK)
+        st = ann__fail(m, 1, st, "ann_reinit: drawing the weights failed (%s)",
+                       ann_status_str(st));
     ann__unlock_mut(m);
-    return ANN_OK;
+    return st;
 }
 
 ann_status ann_get_weights(const ann *m, size_t layer, double *W, double *b)

@@ -23,10 +23,10 @@ static const param_info table[] = {
     {ANN_PARAM_SHUFFLE, "shuffle", 0.0, 1.0, 1.0, 1, 0},
     {ANN_PARAM_SEED, "seed", 0.0, SEED_MAX, 0.0, 1, 0},
     {ANN_PARAM_LOSS, "loss", 0.0, 1.0, ANN_LOSS_SQUARED_ERROR, 1, 0},
-    {ANN_PARAM_INIT, "init", 0.0, 2.0, ANN_INIT_SMALL_UNIFORM, 1, 0},
+    {ANN_PARAM_INIT, "init", 0.0, 3.0, ANN_INIT_SMALL_UNIFORM, 1, 0},
     {ANN_PARAM_LEAKY_SLOPE, "leaky_slope", 0.0, 0.999999, 0.01, 0, 0},
     {ANN_PARAM_PRECISION, "precision", 0.0, 1.0, ANN_PRECISION_F64, 1, 0},
-    {ANN_PARAM_OPTIMIZER, "optimizer", 0.0, 2.0, ANN_OPTIMIZER_SGD, 1, 0},
+    {ANN_PARAM_OPTIMIZER, "optimizer", 0.0, 3.0, ANN_OPTIMIZER_SGD, 1, 0},
     {ANN_PARAM_MOMENTUM, "momentum", 0.0, 0.999999, 0.9, 0, 0},
     {ANN_PARAM_NESTEROV, "nesterov", 0.0, 1.0, 0.0, 1, 0},
     {ANN_PARAM_ADAM_BETA1, "adam_beta1", 0.0, 0.999999, 0.9, 0, 0},
@@ -36,6 +36,12 @@ static const param_info table[] = {
     {ANN_PARAM_LR_DECAY, "lr_decay", 0.0, 1e6, 0.0, 0, 0},
     {ANN_PARAM_VALIDATION_FRACTION, "validation_fraction", 0.0, 0.9, 0.0, 0, 0},
     {ANN_PARAM_PATIENCE, "patience", 0.0, BIG_INT, 0.0, 1, 0},
+    {ANN_PARAM_LM_MU, "lm_mu", 0.0, 1e10, 1e-3, 0, 1},
+    {ANN_PARAM_LM_MU_FACTOR, "lm_mu_factor", 1.0, 1e6, 10.0, 0, 1},
+    {ANN_PARAM_INIT_GAIN, "init_gain", 0.0, 1e3, 1.0, 0, 1},
+    {ANN_PARAM_PREPROCESS, "preprocess", 0.0, 3.0, ANN_PREPROCESS_NONE, 1, 0},
+    {ANN_PARAM_WHITEN_EPSILON, "whiten_epsilon", 0.0, 1.0, 1e-12, 0, 1},
+    {ANN_PARAM_TARGET_SCALING, "target_scaling", 0.0, 1.0, 0.0, 1, 0},
 };
 
 static const param_info *find(ann_param key)
@@ -82,6 +88,12 @@ static void store(ann__settings *s, ann_param key, double v)
     case ANN_PARAM_LR_DECAY: s->lr_decay = v; break;
     case ANN_PARAM_VALIDATION_FRACTION: s->validation_fraction = v; break;
     case ANN_PARAM_PATIENCE: s->patience = (size_t)v; break;
+    case ANN_PARAM_INIT_GAIN: s->init_gain = v; break;
+    case ANN_PARAM_LM_MU: s->lm_mu = v; break;
+    case ANN_PARAM_LM_MU_FACTOR: s->lm_mu_factor = v; break;
+    case ANN_PARAM_PREPROCESS: s->preprocess = (int)v; break;
+    case ANN_PARAM_WHITEN_EPSILON: s->whiten_epsilon = v; break;
+    case ANN_PARAM_TARGET_SCALING: s->target_scaling = (int)v; break;
     default: break;
     }
 }
@@ -108,6 +120,12 @@ static double load(const ann__settings *s, ann_param key)
     case ANN_PARAM_LR_DECAY: return s->lr_decay;
     case ANN_PARAM_VALIDATION_FRACTION: return s->validation_fraction;
     case ANN_PARAM_PATIENCE: return (double)s->patience;
+    case ANN_PARAM_INIT_GAIN: return s->init_gain;
+    case ANN_PARAM_LM_MU: return s->lm_mu;
+    case ANN_PARAM_LM_MU_FACTOR: return s->lm_mu_factor;
+    case ANN_PARAM_PREPROCESS: return s->preprocess;
+    case ANN_PARAM_WHITEN_EPSILON: return s->whiten_epsilon;
+    case ANN_PARAM_TARGET_SCALING: return s->target_scaling;
     default: return NAN;
     }
 }
@@ -217,10 +235,34 @@ static ann_status set_locked(ann *m, ann_param key, double value)
         st = convert_precision(m, (int)value);
         break;
     case ANN_PARAM_SEED:
-    case ANN_PARAM_INIT:
+    case ANN_PARAM_INIT: {
+        /* All or nothing: a failed re-draw leaves settings and generator. */
+        ann__settings old = m->s;
+        uint64_t rng[4];
+        memcpy(rng, m->rng, sizeof rng);
         store(&m->s, key, value);
         ann__rng_seed(m->rng, m->s.seed);
-        ann__draw_weights(m);
+        st = ann__draw_weights(m);
+        if (st != ANN_OK) {
+            m->s = old;
+            memcpy(m->rng, rng, sizeof rng);
+            st = ann__fail(m, 1, st, "ann_set_param: re-drawing the weights failed (%s)",
+                           ann_status_str(st));
+        }
+        break;
+    }
+    case ANN_PARAM_PREPROCESS:
+        /* A transform fitted for another mode is meaningless: dropped. */
+        if ((int)value != m->s.preprocess)
+            ann__prep_free(&m->prep);
+        store(&m->s, key, value);
+        break;
+    case ANN_PARAM_TARGET_SCALING:
+        if ((int)value != m->s.target_scaling) {
+            free(m->tgt);
+            m->tgt = NULL;
+        }
+        store(&m->s, key, value);
         break;
     case ANN_PARAM_OPTIMIZER:
         /* A velocity is not an Adam moment: a new optimizer starts fresh. */
@@ -275,6 +317,12 @@ ann_status ann_reset_params(ann *m)
     d.seed = m->s.seed;
     d.init = m->s.init;
     d.precision = m->s.precision;
+    if (d.preprocess != m->s.preprocess)
+        ann__prep_free(&m->prep);
+    if (d.target_scaling != m->s.target_scaling) {
+        free(m->tgt);
+        m->tgt = NULL;
+    }
     m->s = d;
     ann__unlock_mut(m);
     return ANN_OK;

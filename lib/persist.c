@@ -25,7 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FORMAT_VERSION 1u
+/* The newest version this library reads and writes; writers stamp the
+ * lowest version that describes the model (file_version()). */
+#define FORMAT_VERSION 2u
 #define HEADER_SIZE 24u
 #define TRAILER_SIZE 4u
 #define SECTION_HEAD 16u
@@ -50,10 +52,12 @@ enum {
     TAG_WGHT = TAG('W', 'G', 'H', 'T'),
     TAG_OPTM = TAG('O', 'P', 'T', 'M'),
     TAG_OPTV = TAG('O', 'P', 'T', 'V'),
+    TAG_PREP = TAG('P', 'R', 'E', 'P'),
+    TAG_TSCL = TAG('T', 'S', 'C', 'L'),
 };
-enum { S_ARCH, S_PARM, S_STAT, S_WGHT, S_OPTM, S_OPTV, S_COUNT };
-static const uint32_t known_tags[S_COUNT] = {TAG_ARCH, TAG_PARM, TAG_STAT,
-                                             TAG_WGHT, TAG_OPTM, TAG_OPTV};
+enum { S_ARCH, S_PARM, S_STAT, S_WGHT, S_OPTM, S_OPTV, S_PREP, S_TSCL, S_COUNT };
+static const uint32_t known_tags[S_COUNT] = {TAG_ARCH, TAG_PARM, TAG_STAT, TAG_WGHT,
+                                             TAG_OPTM, TAG_OPTV, TAG_PREP, TAG_TSCL};
 
 /* The settable keys a version-1 file carries (precision lives in ARCH).
  * A key added to ann_param must be added here, or test_persist's
@@ -65,8 +69,34 @@ static const ann_param saved_keys[] = {
     ANN_PARAM_NESTEROV, ANN_PARAM_ADAM_BETA1, ANN_PARAM_ADAM_BETA2,
     ANN_PARAM_ADAM_EPSILON, ANN_PARAM_L2, ANN_PARAM_LR_DECAY,
     ANN_PARAM_VALIDATION_FRACTION, ANN_PARAM_PATIENCE,
+    /* version 2 */
+    ANN_PARAM_INIT_GAIN, ANN_PARAM_PREPROCESS, ANN_PARAM_WHITEN_EPSILON,
+    ANN_PARAM_LM_MU, ANN_PARAM_LM_MU_FACTOR, ANN_PARAM_TARGET_SCALING,
 };
 #define N_SAVED_KEYS (sizeof saved_keys / sizeof saved_keys[0])
+#define N_V1_KEYS 18u
+
+/* The lowest format version that describes the model: 2 as soon as it
+ * holds a fitted transform, a version-2 key away from its default, or an
+ * enum value version 1 does not know. */
+static uint32_t file_version(const ann *m)
+{
+    if (m->prep.mode || m->tgt || m->s.init > ANN_INIT_HE || m->s.optimizer > ANN_OPTIMIZER_ADAM)
+        return 2;
+    for (size_t i = N_V1_KEYS; i < N_SAVED_KEYS; i++) {
+        double v = NAN, def = NAN;
+        ann_get_param(m, saved_keys[i], &v);
+        ann_param_bounds(saved_keys[i], NULL, NULL, &def);
+        if (v != def)
+            return 2;
+    }
+    return 1;
+}
+
+static size_t n_keys_for(uint32_t version)
+{
+    return version >= 2 ? N_SAVED_KEYS : N_V1_KEYS;
+}
 
 /* ---- little-endian scalars --------------------------------------------- */
 static void le32(unsigned char *p, uint32_t v)
@@ -117,7 +147,8 @@ static float f32_from(uint32_t u)
 
 /* ---- layout ------------------------------------------------------------ */
 typedef struct {
-    uint64_t arch, parm, wght, optm, optv; /* section payload bytes */
+    uint64_t arch, parm, wght, optm, optv, prep, tscl; /* section payload bytes */
+    uint32_t version;
     uint64_t payload, total;
 } layout;
 
@@ -129,7 +160,12 @@ static int compute_layout(const ann *m, layout *lo)
     if (m->n_params > PAYLOAD_MAX / es)
         return -1;
     lo->arch = 12 + 8 * (uint64_t)m->n_layers;
-    lo->parm = 4 + PARAM_RECORD * (uint64_t)N_SAVED_KEYS;
+    lo->version = file_version(m);
+    lo->parm = 4 + PARAM_RECORD * (uint64_t)n_keys_for(lo->version);
+    lo->prep = m->prep.mode ? 8 + 8 * ((uint64_t)m->n_inputs +
+                                       ann__prep_mat_len(m->prep.mode, m->n_inputs))
+                            : 0;
+    lo->tscl = m->tgt ? 4 + 16 * (uint64_t)m->units[m->n_layers - 1] : 0;
     lo->wght = vals;
     lo->optm = m->opt_m ? vals : 0;
     lo->optv = m->opt_v ? vals : 0;
@@ -138,6 +174,10 @@ static int compute_layout(const ann *m, layout *lo)
         lo->payload += SECTION_HEAD + lo->optm;
     if (m->opt_v)
         lo->payload += SECTION_HEAD + lo->optv;
+    if (m->prep.mode)
+        lo->payload += SECTION_HEAD + lo->prep;
+    if (m->tgt)
+        lo->payload += SECTION_HEAD + lo->tscl;
     if (lo->payload > PAYLOAD_MAX)
         return -1;
     lo->total = HEADER_SIZE + lo->payload + TRAILER_SIZE;
@@ -241,7 +281,7 @@ static void write_model(sink *s, const ann *m, const layout *lo)
 {
     unsigned char h[HEADER_SIZE];
     memcpy(h, magic, 8);
-    le32(h + 8, FORMAT_VERSION);
+    le32(h + 8, lo->version);
     le64(h + 12, lo->payload);
     le32(h + 20, ann__crc32c_update(0, h, 20));
     s->crc = 0;
@@ -257,8 +297,9 @@ static void write_model(sink *s, const ann *m, const layout *lo)
     }
 
     put_section(s, TAG_PARM, lo->parm);
-    put32(s, (uint32_t)N_SAVED_KEYS);
-    for (size_t i = 0; i < N_SAVED_KEYS; i++) {
+    size_t nk = n_keys_for(lo->version);
+    put32(s, (uint32_t)nk);
+    for (size_t i = 0; i < nk; i++) {
         double v = NAN;
         ann_get_param(m, saved_keys[i], &v);
         put32(s, (uint32_t)saved_keys[i]);
@@ -284,6 +325,21 @@ static void write_model(sink *s, const ann *m, const layout *lo)
     if (m->opt_v) {
         put_section(s, TAG_OPTV, lo->optv);
         put_values(s, m->opt_v, m->n_params, m->s.precision);
+    }
+    if (m->prep.mode) {
+        /* Always float64: the transform is kept in double. */
+        put_section(s, TAG_PREP, lo->prep);
+        put32(s, (uint32_t)m->prep.mode);
+        put32(s, (uint32_t)m->n_inputs);
+        put_values(s, m->prep.mean, m->n_inputs, ANN_PRECISION_F64);
+        put_values(s, m->prep.mat, ann__prep_mat_len(m->prep.mode, m->n_inputs),
+                   ANN_PRECISION_F64);
+    }
+    if (m->tgt) {
+        size_t k = m->units[m->n_layers - 1];
+        put_section(s, TAG_TSCL, lo->tscl);
+        put32(s, (uint32_t)k);
+        put_values(s, m->tgt, 2 * k, ANN_PRECISION_F64);
     }
     /* The trailer is not part of what it checks. */
     uint32_t crc = s->crc;
@@ -471,10 +527,19 @@ static ann_status bad(const char *fn, const char *fmt, ...)
     return ann__fail(NULL, 0, ANN_ERR_BAD_FORMAT, "%s: %s", fn, detail);
 }
 
+static ann_status check_header_v(const char *fn, const unsigned char *p, uint64_t *total,
+                                 uint32_t *version_out);
+
 /* Header checks shared by the buffer and the file loader: p holds at least
  * HEADER_SIZE bytes.  On success *total is the file size the header
  * implies (at most PAYLOAD_MAX + 28). */
 static ann_status check_header(const char *fn, const unsigned char *p, uint64_t *total)
+{
+    return check_header_v(fn, p, total, NULL);
+}
+
+static ann_status check_header_v(const char *fn, const unsigned char *p, uint64_t *total,
+                                 uint32_t *version_out)
 {
     if (memcmp(p, magic, sizeof magic) != 0)
         return bad(fn, "not a libann model (bad magic bytes)");
@@ -492,6 +557,8 @@ static ann_status check_header(const char *fn, const unsigned char *p, uint64_t 
         return bad(fn, "payload length %llu exceeds the format's limit of 2^48",
                    (unsigned long long)payload);
     *total = HEADER_SIZE + payload + TRAILER_SIZE;
+    if (version_out)
+        *version_out = version;
     return ANN_OK;
 }
 
@@ -565,8 +632,10 @@ static ann_status read_arch(const char *fn, const unsigned char *p, uint64_t len
     return ANN_OK;
 }
 
-static ann_status read_params(const char *fn, ann *m, const unsigned char *p, uint64_t len)
+static ann_status read_params(const char *fn, ann *m, const unsigned char *p, uint64_t len,
+                              uint32_t version)
 {
+    size_t n_known = n_keys_for(version);
     if (len < 4)
         return bad(fn, "PARM section is %llu bytes, shorter than 4", (unsigned long long)len);
     uint32_t count = rd32(p);
@@ -580,10 +649,10 @@ static ann_status read_params(const char *fn, ann *m, const unsigned char *p, ui
         uint32_t key = rd32(q);
         double v = f64_from(rd64(q + 4));
         size_t k = 0;
-        while (k < N_SAVED_KEYS && (uint32_t)saved_keys[k] != key)
+        while (k < n_known && (uint32_t)saved_keys[k] != key)
             k++;
-        if (k == N_SAVED_KEYS)
-            return bad(fn, "unknown parameter key %u", key);
+        if (k == n_known)
+            return bad(fn, "unknown parameter key %u (format version %u)", key, version);
         if (seen[k])
             return bad(fn, "parameter key %u appears twice", key);
         seen[k] = 1;
@@ -634,7 +703,8 @@ static ann_status load_bytes(ann **out, const unsigned char *p, size_t size, con
         return bad(fn, "%zu bytes is too short for a model (truncated?)", size);
     }
     uint64_t total;
-    ann_status st = check_header(fn, p, &total);
+    uint32_t version = 0;
+    ann_status st = check_header_v(fn, p, &total, &version);
     if (st != ANN_OK)
         return st;
     if (total != size)
@@ -705,6 +775,37 @@ static ann_status load_bytes(ann **out, const unsigned char *p, size_t size, con
                        (unsigned long long)vbytes);
     if (sec[S_OPTV].present && !sec[S_OPTM].present)
         return bad(fn, "OPTV (Adam second moment) without OPTM");
+    uint64_t n_out_arch = rd32(p + sec[S_ARCH].off + 12 + 8 * ((uint64_t)a.n_layers - 1));
+    if (sec[S_TSCL].present) {
+        if (version < 2)
+            return bad(fn, "TSCL section in a version-%u file", version);
+        if (sec[S_TSCL].len < 4 || rd32(p + sec[S_TSCL].off) != n_out_arch ||
+            sec[S_TSCL].len != 4 + 16 * n_out_arch)
+            return bad(fn, "TSCL section does not match the %llu outputs",
+                       (unsigned long long)n_out_arch);
+    }
+    uint32_t prep_mode = 0;
+    if (sec[S_PREP].present) {
+        const unsigned char *q = p + sec[S_PREP].off;
+        if (version < 2)
+            return bad(fn, "PREP section in a version-%u file", version);
+        if (sec[S_PREP].len < 8)
+            return bad(fn, "PREP section is %llu bytes, shorter than 8",
+                       (unsigned long long)sec[S_PREP].len);
+        prep_mode = rd32(q);
+        if (prep_mode < ANN_PREPROCESS_STANDARDIZE || prep_mode > ANN_PREPROCESS_ZCA)
+            return bad(fn, "PREP mode %u is unknown", prep_mode);
+        if (rd32(q + 4) != a.n_inputs)
+            return bad(fn, "PREP is for %u inputs, the model has %u", rd32(q + 4), a.n_inputs);
+        uint64_t want = 8 + 8 * ((uint64_t)a.n_inputs +
+                                 (prep_mode == ANN_PREPROCESS_STANDARDIZE
+                                      ? (uint64_t)a.n_inputs
+                                      : (uint64_t)a.n_inputs * a.n_inputs));
+        if (sec[S_PREP].len != want)
+            return bad(fn, "PREP section is %llu bytes, mode %u needs %llu",
+                       (unsigned long long)sec[S_PREP].len, prep_mode,
+                       (unsigned long long)want);
+    }
 
     /* Everything the file claims is now backed by bytes that are present:
      * allocation is bounded by the input size (ann_create stores weights as
@@ -743,7 +844,7 @@ static ann_status load_bytes(ann **out, const unsigned char *p, size_t size, con
         return ann__fail(NULL, 0, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     }
     if (sec[S_PARM].present)
-        st = read_params(fn, m, p + sec[S_PARM].off, sec[S_PARM].len);
+        st = read_params(fn, m, p + sec[S_PARM].off, sec[S_PARM].len, version);
     if (st == ANN_OK)
         st = read_state(fn, m, p + sec[S_STAT].off, sec[S_STAT].len);
     if (st != ANN_OK) {
@@ -751,7 +852,8 @@ static ann_status load_bytes(ann **out, const unsigned char *p, size_t size, con
         return st;
     }
     int opt = m->s.optimizer;
-    if ((sec[S_OPTM].present && opt == ANN_OPTIMIZER_SGD) ||
+    if ((sec[S_OPTM].present &&
+         (opt == ANN_OPTIMIZER_SGD || opt == ANN_OPTIMIZER_LEVENBERG_MARQUARDT)) ||
         (sec[S_OPTV].present && opt != ANN_OPTIMIZER_ADAM) ||
         (opt == ANN_OPTIMIZER_ADAM && sec[S_OPTM].present != sec[S_OPTV].present)) {
         ann_destroy(m);
@@ -784,6 +886,57 @@ static ann_status load_bytes(ann **out, const unsigned char *p, size_t size, con
             return bad(fn, "optimizer state %s[%zu] is %s", k == S_OPTM ? "OPTM" : "OPTV",
                        badi, k == S_OPTV ? "not finite or negative" : "not finite");
         }
+    }
+    if (prep_mode) {
+        /* After PARM (setting the mode drops a fitted transform). */
+        if ((int)prep_mode != m->s.preprocess) {
+            ann_destroy(m);
+            return bad(fn, "PREP mode %u does not match the preprocess setting %d", prep_mode,
+                       m->s.preprocess);
+        }
+        ann__prep np;
+        np.mode = (int)prep_mode;
+        size_t ni = m->n_inputs, len = ann__prep_mat_len(np.mode, ni);
+        np.mean = malloc((ni + len) * sizeof(double));
+        if (!np.mean) {
+            ann_destroy(m);
+            return ann__fail(NULL, 0, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+        }
+        np.mat = np.mean + ni;
+        const unsigned char *q = p + sec[S_PREP].off + 8;
+        badi = get_values(q, ni + len, ANN_PRECISION_F64, np.mean, 0);
+        if (badi == ni + len && np.mode == ANN_PREPROCESS_STANDARDIZE)
+            for (size_t j = 0; j < ni; j++)
+                if (!(np.mat[j] > 0))
+                    badi = ni + j;
+        if (badi < ni + len) {
+            free(np.mean);
+            ann_destroy(m);
+            return bad(fn, "PREP value %zu is not finite (or a scale is not positive)", badi);
+        }
+        m->prep = np;
+    }
+    if (sec[S_TSCL].present) {
+        if (!m->s.target_scaling) {
+            ann_destroy(m);
+            return bad(fn, "TSCL section with target scaling off");
+        }
+        size_t k = (size_t)n_out_arch;
+        double *t = malloc(2 * k * sizeof *t);
+        if (!t) {
+            ann_destroy(m);
+            return ann__fail(NULL, 0, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+        }
+        badi = get_values(p + sec[S_TSCL].off + 4, 2 * k, ANN_PRECISION_F64, t, 0);
+        for (size_t j = k; badi == 2 * k && j < 2 * k; j++)
+            if (!(t[j] > 0))
+                badi = j;
+        if (badi < 2 * k) {
+            free(t);
+            ann_destroy(m);
+            return bad(fn, "TSCL value %zu is not finite (or a scale is not positive)", badi);
+        }
+        m->tgt = t;
     }
     m->msg[0] = '\0';
     *out = m;

@@ -59,7 +59,7 @@ static ann_status run(const ann *m, const char *fn, const ann_matrix *Xm,
         return ann__fail(m, 0, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     }
     ann__view T = ann__dense(tmp, cap, n_out);
-    ann__batch_src src = {&X, kind == OUT_LOSS ? &Y : NULL, NULL, NULL};
+    ann__batch_src src = {&X, kind == OUT_LOSS ? &Y : NULL, NULL, NULL, 0};
     double total = 0;
     ann__blas_enter();
     for (size_t s = 0; s < n_rows; s += cap) {
@@ -67,6 +67,7 @@ static ann_status run(const ann *m, const char *fn, const ann_matrix *Xm,
         const void *x, *y;
         ann__gather(m, &ws, &src, s, B, &x, &y);
         const void *out = ann__forward(m, &ws, x, B);
+        ann__unscale_out(m, &ws, B); /* targets back in their units */
         if (kind == OUT_VALUES) {
             ann__store_output(m, out, B, &Y, s);
         } else if (kind == OUT_LOSS) {

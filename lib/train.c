@@ -113,6 +113,14 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
     if (st != ANN_OK)
         goto out_unlocked;
     size_t n_rows = Xv.rows;
+    int use_lm = m->s.optimizer == ANN_OPTIMIZER_LEVENBERG_MARQUARDT;
+    if (use_lm && (st = ann__lm_check(m, fn)) != ANN_OK)
+        goto out_unlocked;
+    if (m->s.target_scaling && (use_labels || m->s.loss != ANN_LOSS_SQUARED_ERROR)) {
+        st = ann__fail(m, 1, ANN_ERR_UNSUPPORTED, "%s: target scaling needs real-valued "
+                       "targets (not labels) and the squared-error loss", fn);
+        goto out_unlocked;
+    }
 
     const ann__settings *s = &m->s;
     size_t n_val = 0;
@@ -136,8 +144,12 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
     void *best = NULL;
     size_t *base = NULL;
     ann__ws ws = {0};
+    ann__lm lm;
+    memset(&lm, 0, sizeof lm);
     int had_m = m->opt_m != NULL, had_v = m->opt_v != NULL;
     int wsr = ann__ws_init(&ws, m, B, 1);
+    if (use_lm && !wsr)
+        wsr = ann__lm_init(m, &lm, n_train);
     snap.buf = malloc(3 * pbytes);
     if (early)
         best = malloc(pbytes);
@@ -170,7 +182,25 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
         }
         memcpy(base, idx, n_train * sizeof *base);
     }
-    ann__batch_src src = {&Xv, use_labels ? NULL : &Yv, use_labels ? labels : NULL, idx};
+    /* The input transform, from the training rows only (never the held-out
+     * ones); a refit replaces the previous transform. */
+    {
+        ann__prep np;
+        st = ann__prep_fit(m, fn, &Xv, idx, n_train, &np);
+        if (st != ANN_OK)
+            goto out;
+        double *nt = NULL;
+        if (m->s.target_scaling && !(nt = ann__tgt_fit(m, &Yv, idx, n_train))) {
+            ann__prep_free(&np);
+            st = ann__fail(m, 1, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+            goto out;
+        }
+        ann__prep_free(&m->prep);
+        m->prep = np;
+        free(m->tgt);
+        m->tgt = nt;
+    }
+    ann__batch_src src = {&Xv, use_labels ? NULL : &Yv, use_labels ? labels : NULL, idx, 1};
     /* Without shuffling the rows are consumed in order: skip the index
      * (and, for double models, the copy). */
     ann__batch_src tsrc = src;
@@ -182,6 +212,15 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
     size_t n_batches = (n_train + B - 1) / B;
     ann__blas_enter();
     for (size_t e = 1; e <= s->epochs; e++) {
+        if (use_lm) {
+            snap_take(m, &snap);
+            st = ann__lm_epoch(m, &lm, &tsrc, n_train, fn, &train_loss);
+            if (st != ANN_OK) {
+                snap_restore(m, &snap);
+                goto diverged;
+            }
+            goto epoch_done;
+        }
         if (s->shuffle) {
             if (base)
                 memcpy(idx, base, n_train * sizeof *idx);
@@ -217,9 +256,10 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
             }
             total += ls;
         }
+        train_loss = total / (double)n_train;
+    epoch_done:
         m->decay_epochs++;
         done = e;
-        train_loss = total / (double)n_train;
         if (n_val > 0) {
             val_loss = eval_rows(m, &ws, &src, n_train, n_val);
             if (val_loss < best_loss) {
@@ -266,6 +306,7 @@ out:
     free(snap.buf);
     free(best);
     ann__ws_free(&ws);
+    ann__lm_free(&lm);
 out_unlocked:
     ann__unlock_mut(m);
     return st;
@@ -342,6 +383,11 @@ static ann_status train_batch_common(ann *m, const char *fn, const ann_matrix *X
         ann__unlock_mut(m);
         return st;
     }
+    if (m->s.optimizer == ANN_OPTIMIZER_LEVENBERG_MARQUARDT) {
+        ann__unlock_mut(m);
+        return ann__fail(m, 1, ANN_ERR_UNSUPPORTED,
+                         "%s: Levenberg-Marquardt trains whole data sets: use ann_fit", fn);
+    }
     size_t n_rows = Xv.rows;
     size_t pbytes = m->n_params * ann__elem_size(m->s.precision);
     int had_m = m->opt_m != NULL, had_v = m->opt_v != NULL;
@@ -355,7 +401,31 @@ static ann_status train_batch_common(ann *m, const char *fn, const ann_matrix *X
         if (!had_v) { free(m->opt_v); m->opt_v = NULL; }
         goto out;
     }
-    ann__batch_src src = {&Xv, &Yv, NULL, NULL};
+    if (m->s.preprocess != ANN_PREPROCESS_NONE && !m->prep.mode) {
+        /* Never refits; the first batch without a fitted transform fits it. */
+        ann__prep np;
+        st = ann__prep_fit(m, fn, &Xv, NULL, n_rows, &np);
+        if (st != ANN_OK) {
+            if (!had_m) { free(m->opt_m); m->opt_m = NULL; }
+            if (!had_v) { free(m->opt_v); m->opt_v = NULL; }
+            goto out;
+        }
+        m->prep = np;
+    }
+    if (m->s.target_scaling && (m->s.loss != ANN_LOSS_SQUARED_ERROR || !m->tgt)) {
+        if (m->s.loss != ANN_LOSS_SQUARED_ERROR) {
+            st = ann__fail(m, 1, ANN_ERR_UNSUPPORTED,
+                           "%s: target scaling needs the squared-error loss", fn);
+        } else if (!(m->tgt = ann__tgt_fit(m, &Yv, NULL, n_rows))) {
+            st = ann__fail(m, 1, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+        }
+        if (st != ANN_OK) {
+            if (!had_m) { free(m->opt_m); m->opt_m = NULL; }
+            if (!had_v) { free(m->opt_v); m->opt_v = NULL; }
+            goto out;
+        }
+    }
+    ann__batch_src src = {&Xv, &Yv, NULL, NULL, 1};
     const void *x, *y;
     ann__blas_enter();
     ann__gather(m, &ws, &src, 0, n_rows, &x, &y);

@@ -39,11 +39,17 @@ static void test_enum_values(void **state)
     assert_int_equal(ANN_INIT_SMALL_UNIFORM, 0);
     assert_int_equal(ANN_INIT_XAVIER, 1);
     assert_int_equal(ANN_INIT_HE, 2);
+    assert_int_equal(ANN_INIT_ORTHOGONAL, 3);
+    assert_int_equal(ANN_PREPROCESS_NONE, 0);
+    assert_int_equal(ANN_PREPROCESS_STANDARDIZE, 1);
+    assert_int_equal(ANN_PREPROCESS_PCA, 2);
+    assert_int_equal(ANN_PREPROCESS_ZCA, 3);
     assert_int_equal(ANN_PRECISION_F64, 0);
     assert_int_equal(ANN_PRECISION_F32, 1);
     assert_int_equal(ANN_OPTIMIZER_SGD, 0);
     assert_int_equal(ANN_OPTIMIZER_MOMENTUM, 1);
     assert_int_equal(ANN_OPTIMIZER_ADAM, 2);
+    assert_int_equal(ANN_OPTIMIZER_LEVENBERG_MARQUARDT, 3);
 
     assert_int_equal(ANN_PARAM_LEARNING_RATE, 100);
     assert_int_equal(ANN_PARAM_BATCH_SIZE, 101);
@@ -54,6 +60,7 @@ static void test_enum_values(void **state)
     assert_int_equal(ANN_PARAM_INIT, 200);
     assert_int_equal(ANN_PARAM_LEAKY_SLOPE, 201);
     assert_int_equal(ANN_PARAM_PRECISION, 202);
+    assert_int_equal(ANN_PARAM_INIT_GAIN, 203);
     assert_int_equal(ANN_PARAM_OPTIMIZER, 300);
     assert_int_equal(ANN_PARAM_MOMENTUM, 301);
     assert_int_equal(ANN_PARAM_NESTEROV, 302);
@@ -62,8 +69,13 @@ static void test_enum_values(void **state)
     assert_int_equal(ANN_PARAM_ADAM_EPSILON, 305);
     assert_int_equal(ANN_PARAM_L2, 306);
     assert_int_equal(ANN_PARAM_LR_DECAY, 307);
+    assert_int_equal(ANN_PARAM_LM_MU, 308);
+    assert_int_equal(ANN_PARAM_LM_MU_FACTOR, 309);
     assert_int_equal(ANN_PARAM_VALIDATION_FRACTION, 400);
     assert_int_equal(ANN_PARAM_PATIENCE, 401);
+    assert_int_equal(ANN_PARAM_PREPROCESS, 500);
+    assert_int_equal(ANN_PARAM_WHITEN_EPSILON, 501);
+    assert_int_equal(ANN_PARAM_TARGET_SCALING, 502);
     assert_int_equal(ANN_PARAM_EPOCHS_RUN, 900);
     assert_int_equal(ANN_PARAM_TRAIN_LOSS, 901);
     assert_int_equal(ANN_PARAM_VALIDATION_LOSS, 902);
