@@ -86,7 +86,9 @@ extern "C" {
  * ANN_PARAM_EPOCHS epochs of rank 0's settings, with validation and
  * early stopping as ann_fit.  Returns ANN_OK, ANN_ERR_INVALID_ARGUMENT,
  * ANN_ERR_NON_FINITE, ANN_ERR_BUSY, ANN_ERR_OUT_OF_MEMORY,
- * ANN_ERR_TOO_LARGE, ANN_ERR_DIVERGED, ANN_STOPPED; the same on every rank.  @since 1.0 */
+ * ANN_ERR_TOO_LARGE, ANN_ERR_DIVERGED, ANN_STOPPED, ANN_ERR_UNSUPPORTED (input
+ * preprocessing, target scaling or Levenberg-Marquardt set on the model);
+ * the same on every rank.  @since 1.0 */
 ANN_MPI_API ann_status ann_mpi_fit(ann *model, MPI_Comm comm, const double *X,
                                    const double *Y, size_t local_rows);
 

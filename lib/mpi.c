@@ -46,6 +46,14 @@ static ann_status check_shard(ann *m, const char *fn, const double *X, const dou
     if (ce && oact != ANN_ACT_SOFTMAX && oact != ANN_ACT_SIGMOID)
         return ann__fail(m, 1, ANN_ERR_INVALID_ARGUMENT,
                          "%s: cross-entropy needs a softmax or sigmoid output layer", fn);
+    /* Input preprocessing and target scaling would need statistics over
+     * every rank's shard, and Levenberg-Marquardt a distributed Jacobian:
+     * not implemented, so refused (collectively) rather than done wrong. */
+    if (m->s.preprocess != ANN_PREPROCESS_NONE || m->s.target_scaling ||
+        m->s.optimizer == ANN_OPTIMIZER_LEVENBERG_MARQUARDT)
+        return ann__fail(m, 1, ANN_ERR_UNSUPPORTED,
+                         "%s: preprocessing, target scaling and Levenberg-Marquardt are "
+                         "not supported in distributed training", fn);
     if (rows == 0)
         return ANN_OK;
     ann_status st = ann__check_matrix(m, 1, "X", X, rows, n_in);
@@ -270,7 +278,7 @@ static ann_status fit_mpi(ann *m, MPI_Comm comm, const char *fn, const double *X
     }
     ann__view Xv = ann__dense(X, rows, m->n_inputs);
     ann__view Yv = ann__dense(Y, rows, m->units[m->n_layers - 1]);
-    ann__batch_src src = {&Xv, use_labels ? NULL : &Yv, use_labels ? labels : NULL, lidx};
+    ann__batch_src src = {&Xv, use_labels ? NULL : &Yv, use_labels ? labels : NULL, lidx, 0};
 
     /* The step's reduction buffer is the gradient itself plus one slot. */
     ws.grad = gbuf;
