@@ -290,6 +290,19 @@ int main(int argc, char **argv)
         ann_destroy(m);
     }
 
+    /* Preprocessing needs global statistics: refused on every rank. */
+    {
+        ann *m = make_model(ANN_ACT_IDENTITY, 0);
+        cfg_sgd(m);
+        ann_set_param(m, ANN_PARAM_PREPROCESS, ANN_PREPROCESS_STANDARDIZE);
+        size_t lo, hi;
+        shard(N_ROWS, &lo, &hi);
+        ann_status st = ann_mpi_fit(m, MPI_COMM_WORLD, X + lo * N_IN, Y + lo * N_OUT, hi - lo);
+        CHECK(st == ANN_ERR_UNSUPPORTED, "preprocess case: status %d (%s)", (int)st,
+              ann_mpi_errmsg(m));
+        ann_destroy(m);
+    }
+
     int all_fail = 0;
     MPI_Allreduce(&failures, &all_fail, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0)
