@@ -7,7 +7,8 @@
  * same training done serially (run under ThreadSanitizer by tests/run.sh).
  *
  * Calls per thread: 10^4 with ANN_STRESS=1 (the issue's figure, minutes);
- * by default max(8, 4096 / threads), so the suite stays quick. */
+ * by default max(2, 4096 / threads), so the suite stays quick, and
+ * max(2, 256 / threads) with ANN_TEST_REDUCED=1 (sanitizers, valgrind). */
 #define _POSIX_C_SOURCE 200809L
 #include "common.h"
 
@@ -52,8 +53,11 @@ static long calls_for(int threads)
     const char *full = getenv("ANN_STRESS");
     if (full && atoi(full) == 1)
         return 10000;
-    long c = 4096 / threads;
-    return c < 8 ? 8 : c;
+    /* ANN_TEST_REDUCED: sanitizer and valgrind runs, ~20x slower */
+    const char *reduced = getenv("ANN_TEST_REDUCED");
+    long budget = reduced && atoi(reduced) == 1 ? 256 : 4096;
+    long c = budget / threads;
+    return c < 2 ? 2 : c;
 }
 
 static void stress(int f32)
