@@ -288,6 +288,23 @@ void ann__param_set(ann *m, size_t i, double v);
  * crc(a || b) == ann__crc32c_update(ann__crc32c_update(0, a), b). */
 uint32_t ann__crc32c_update(uint32_t crc, const void *data, size_t n);
 
+/* ---- training helpers shared by train.c and mpi.c (train.c) ------------ */
+/* The state a divergence rollback restores: weights, optimizer state and
+ * counters; buf holds 3 * n_params elements. */
+typedef struct ann__snapshot {
+    void *buf;
+    uint64_t steps, decay_epochs;
+} ann__snapshot;
+void ann__snap_take(const ann *m, ann__snapshot *s);
+void ann__snap_restore(ann *m, const ann__snapshot *s);
+/* The learning rate of the current epoch (ANN_PARAM_LR_DECAY applied). */
+double ann__current_lr(const ann *m);
+/* Labels in [0, n_outputs), or {0, 1} for one output. */
+ann_status ann__check_labels(ann *m, const char *fn, const int32_t *labels, size_t n_rows);
+/* idx = 0..n_rows-1, with the last n_val the validation rows drawn from
+ * the seed (when shuffling), both parts in ascending order. */
+void ann__split_rows(const ann *m, size_t *idx, size_t n_rows, size_t n_val);
+
 /* ---- views and data checks (view.c) ------------------------------------ */
 /* Validate a public ann_matrix for a call: shape (cols must equal
  * want_cols, rows must equal want_rows unless it is 0), dtype, strides,

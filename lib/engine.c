@@ -37,25 +37,6 @@
 #define LN2_LO 0x1.ef35793c76730p-45
 #define TANH_SAT 20.0
 #include "engine_tmpl.h"
-#undef T
-#undef SFX
-#undef GEMM
-#undef GEMV
-#undef EXP
-#undef TANH
-#undef SQRT
-#undef UT
-#undef FABS
-#undef COPYSIGN
-#undef EXP_SHIFTER
-#undef EXP_SHIFTER_BITS
-#undef EXP_BIAS
-#undef EXP_MANT
-#undef EXP_LO
-#undef EXP_HI
-#undef LN2_HI
-#undef LN2_LO
-#undef TANH_SAT
 
 #define T float
 #define SFX(n) n##_f
@@ -77,25 +58,6 @@
 #define LN2_LO 0x1.7f7d1cp-20f
 #define TANH_SAT 9.0f
 #include "engine_tmpl.h"
-#undef T
-#undef SFX
-#undef GEMM
-#undef GEMV
-#undef EXP
-#undef TANH
-#undef SQRT
-#undef UT
-#undef FABS
-#undef COPYSIGN
-#undef EXP_SHIFTER
-#undef EXP_SHIFTER_BITS
-#undef EXP_BIAS
-#undef EXP_MANT
-#undef EXP_LO
-#undef EXP_HI
-#undef LN2_HI
-#undef LN2_LO
-#undef TANH_SAT
 
 #define F32(m) ((m)->s.precision == ANN_PRECISION_F32)
 

@@ -633,3 +633,25 @@ static void SFX(jacobian)(const ann *m, ann__ws *ws, const T *x, size_t B, T *re
         }
     }
 }
+
+/* The template's parameters end with it, so the next instantiation starts
+ * clean. */
+#undef T
+#undef SFX
+#undef GEMM
+#undef GEMV
+#undef EXP
+#undef TANH
+#undef SQRT
+#undef UT
+#undef FABS
+#undef COPYSIGN
+#undef EXP_SHIFTER
+#undef EXP_SHIFTER_BITS
+#undef EXP_BIAS
+#undef EXP_MANT
+#undef EXP_LO
+#undef EXP_HI
+#undef LN2_HI
+#undef LN2_LO
+#undef TANH_SAT

@@ -67,46 +67,7 @@ static ann_status check_shard(ann *m, const char *fn, const double *X, const dou
         }
         return st;
     }
-    int32_t hi = n_out == 1 ? 1 : (int32_t)(n_out > INT32_MAX ? INT32_MAX : n_out - 1);
-    for (size_t i = 0; i < rows; i++)
-        if (labels[i] < 0 || labels[i] > hi)
-            return ann__fail(m, 1, ANN_ERR_INVALID_ARGUMENT,
-                             "%s: labels[%zu] = %d is outside [0, %d]", fn, i,
-                             (int)labels[i], (int)hi);
-    return ANN_OK;
-}
-
-/* ---- rollback snapshot (as train.c) ------------------------------------ */
-typedef struct {
-    void *buf;
-    uint64_t steps, decay_epochs;
-} snapshot;
-
-static void snap_take(const ann *m, snapshot *s)
-{
-    size_t b = m->n_params * ann__elem_size(m->s.precision);
-    unsigned char *p = s->buf;
-    memcpy(p, m->params, b);
-    if (m->opt_m) memcpy(p + b, m->opt_m, b);
-    if (m->opt_v) memcpy(p + 2 * b, m->opt_v, b);
-    s->steps = m->steps;
-    s->decay_epochs = m->decay_epochs;
-}
-
-static void snap_restore(ann *m, const snapshot *s)
-{
-    size_t b = m->n_params * ann__elem_size(m->s.precision);
-    const unsigned char *p = s->buf;
-    memcpy(m->params, p, b);
-    if (m->opt_m) memcpy(m->opt_m, p + b, b);
-    if (m->opt_v) memcpy(m->opt_v, p + 2 * b, b);
-    m->steps = s->steps;
-    m->decay_epochs = s->decay_epochs;
-}
-
-static double current_lr(const ann *m)
-{
-    return m->s.learning_rate / (1.0 + m->s.lr_decay * (double)m->decay_epochs);
+    return ann__check_labels(m, fn, labels, rows);
 }
 
 /* The local rows among global positions [start, start+cnt) of idx. */
@@ -235,7 +196,7 @@ static ann_status fit_mpi(ann *m, MPI_Comm comm, const char *fn, const double *X
     size_t *idx = malloc(n_rows * sizeof *idx);
     size_t *lidx = malloc(B * sizeof *lidx);
     void *gbuf = malloc((m->n_params + 1) * es);
-    snapshot snap = {malloc(3 * pbytes), 0, 0};
+    ann__snapshot snap = {malloc(3 * pbytes), 0, 0};
     void *best = early ? malloc(pbytes) : NULL;
     size_t *base = NULL;
     ann__ws ws = {0};
@@ -266,16 +227,9 @@ static ann_status fit_mpi(ann *m, MPI_Comm comm, const char *fn, const double *X
     }
 
     /* The global order, exactly as train.c builds it. */
-    for (size_t i = 0; i < n_rows; i++)
-        idx[i] = i;
-    if (n_val > 0 && s->shuffle) {
-        uint64_t split_rng[4];
-        ann__rng_seed(split_rng, s->seed ^ 0x5bd1e9955bd1e995ull);
-        ann__shuffle(split_rng, idx, n_rows);
-        ann__sort_indices(idx, n_train);
-        ann__sort_indices(idx + n_train, n_val);
+    ann__split_rows(m, idx, n_rows, n_val);
+    if (n_val > 0 && s->shuffle)
         memcpy(base, idx, n_train * sizeof *base);
-    }
     ann__view Xv = ann__dense(X, rows, m->n_inputs);
     ann__view Yv = ann__dense(Y, rows, m->units[m->n_layers - 1]);
     ann__batch_src src = {&Xv, use_labels ? NULL : &Yv, use_labels ? labels : NULL, lidx, 0};
@@ -297,8 +251,8 @@ static ann_status fit_mpi(ann *m, MPI_Comm comm, const char *fn, const double *X
                     idx[i] = i;
             ann__shuffle(m->rng, idx, n_train);
         }
-        snap_take(m, &snap);
-        double lr = current_lr(m), total = 0;
+        ann__snap_take(m, &snap);
+        double lr = ann__current_lr(m), total = 0;
         for (size_t bi = 0; bi < n_batches; bi++) {
             size_t start = bi * B, cnt = n_train - start < B ? n_train - start : B;
             size_t b = local_rows_of(idx, start, cnt, off, rows, lidx);
@@ -329,7 +283,7 @@ static ann_status fit_mpi(ann *m, MPI_Comm comm, const char *fn, const double *X
             }
             add_l2(m, gbuf);
             if (ann__update(m, &ws, lr)) {
-                snap_restore(m, &snap);
+                ann__snap_restore(m, &snap);
                 st = ann__fail(m, 1, ANN_ERR_DIVERGED,
                                "%s: the update overflowed in epoch %zu, batch %zu; "
                                "weights restored to the start of epoch %zu",

@@ -42,6 +42,12 @@ static ann_status check_data(ann *m, const char *fn, const ann_matrix *Xm,
             st = ann__check_unit_range(m, 1, fn, "Y", Y);
         return st;
     }
+    return ann__check_labels(m, fn, labels, n_rows);
+}
+
+ann_status ann__check_labels(ann *m, const char *fn, const int32_t *labels, size_t n_rows)
+{
+    size_t n_out = m->units[m->n_layers - 1];
     int32_t hi = n_out == 1 ? 1 : (int32_t)(n_out > INT32_MAX ? INT32_MAX : n_out - 1);
     for (size_t i = 0; i < n_rows; i++)
         if (labels[i] < 0 || labels[i] > hi)
@@ -51,14 +57,7 @@ static ann_status check_data(ann *m, const char *fn, const ann_matrix *Xm,
     return ANN_OK;
 }
 
-/* The state a rollback restores: weights, optimizer state, step count. */
-typedef struct {
-    void *buf;
-    size_t bytes;
-    uint64_t steps, decay_epochs;
-} snapshot;
-
-static void snap_take(const ann *m, snapshot *s)
+void ann__snap_take(const ann *m, ann__snapshot *s)
 {
     size_t b = m->n_params * ann__elem_size(m->s.precision);
     unsigned char *p = s->buf;
@@ -69,7 +68,7 @@ static void snap_take(const ann *m, snapshot *s)
     s->decay_epochs = m->decay_epochs;
 }
 
-static void snap_restore(ann *m, const snapshot *s)
+void ann__snap_restore(ann *m, const ann__snapshot *s)
 {
     size_t b = m->n_params * ann__elem_size(m->s.precision);
     const unsigned char *p = s->buf;
@@ -80,9 +79,28 @@ static void snap_restore(ann *m, const snapshot *s)
     m->decay_epochs = s->decay_epochs;
 }
 
-static double current_lr(const ann *m)
+double ann__current_lr(const ann *m)
 {
     return m->s.learning_rate / (1.0 + m->s.lr_decay * (double)m->decay_epochs);
+}
+
+void ann__split_rows(const ann *m, size_t *idx, size_t n_rows, size_t n_val)
+{
+    for (size_t i = 0; i < n_rows; i++)
+        idx[i] = i;
+    /* The held-out set: the tail of a shuffle drawn from the seed alone
+     * (or, with shuffle off, the literal last rows).  Not from the running
+     * generator: every fit of the same data holds out the same rows, so a
+     * warm start never trains on what it validated on before.  The
+     * training rows are then kept in ascending order, so each epoch's
+     * order depends only on the generator state (fit(E) twice == fit(2E)). */
+    if (n_val > 0 && m->s.shuffle) {
+        uint64_t split_rng[4];
+        ann__rng_seed(split_rng, m->s.seed ^ 0x5bd1e9955bd1e995ull);
+        ann__shuffle(split_rng, idx, n_rows);
+        ann__sort_indices(idx, n_rows - n_val);
+        ann__sort_indices(idx + n_rows - n_val, n_val);
+    }
 }
 
 /* Mean loss over rows idx[0..n) (or consecutive rows when idx is NULL). */
@@ -140,7 +158,7 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
 
     /* Every buffer of the fit, allocated before anything changes. */
     size_t *idx = malloc(n_rows * sizeof *idx);
-    snapshot snap = {NULL, 0, 0, 0};
+    ann__snapshot snap = {NULL, 0, 0};
     void *best = NULL;
     size_t *base = NULL;
     ann__ws ws = {0};
@@ -162,20 +180,8 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
         goto out;
     }
 
-    for (size_t i = 0; i < n_rows; i++)
-        idx[i] = i;
-    /* The held-out set: the tail of a shuffle drawn from the seed alone
-     * (or, with shuffle off, the literal last rows).  Not from the running
-     * generator: every fit of the same data holds out the same rows, so a
-     * warm start never trains on what it validated on before.  The
-     * training rows are then kept in ascending order, so each epoch's
-     * order depends only on the generator state (fit(E) twice == fit(2E)). */
+    ann__split_rows(m, idx, n_rows, n_val);
     if (n_val > 0 && s->shuffle) {
-        uint64_t split_rng[4];
-        ann__rng_seed(split_rng, s->seed ^ 0x5bd1e9955bd1e995ull);
-        ann__shuffle(split_rng, idx, n_rows);
-        ann__sort_indices(idx, n_train);
-        ann__sort_indices(idx + n_train, n_val);
         if (!(base = malloc(n_train * sizeof *base))) {
             st = ann__fail(m, 1, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
             goto out;
@@ -213,10 +219,10 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
     ann__blas_enter();
     for (size_t e = 1; e <= s->epochs; e++) {
         if (use_lm) {
-            snap_take(m, &snap);
+            ann__snap_take(m, &snap);
             st = ann__lm_epoch(m, &lm, &tsrc, n_train, fn, &train_loss);
             if (st != ANN_OK) {
-                snap_restore(m, &snap);
+                ann__snap_restore(m, &snap);
                 goto diverged;
             }
             goto epoch_done;
@@ -229,8 +235,8 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
                     idx[i] = i;
             ann__shuffle(m->rng, idx, n_train);
         }
-        snap_take(m, &snap);
-        double lr = current_lr(m), total = 0;
+        ann__snap_take(m, &snap);
+        double lr = ann__current_lr(m), total = 0;
         for (size_t bi = 0; bi < n_batches; bi++) {
             size_t start = bi * B, cnt = n_train - start < B ? n_train - start : B;
             const void *x, *y;
@@ -247,7 +253,7 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
             }
             ann__backward(m, &ws, x, y, cnt);
             if (ann__update(m, &ws, lr)) {
-                snap_restore(m, &snap);
+                ann__snap_restore(m, &snap);
                 st = ann__fail(m, 1, ANN_ERR_DIVERGED,
                                "%s: the update overflowed in epoch %zu, batch %zu; "
                                "weights restored to the start of epoch %zu",
@@ -393,7 +399,7 @@ static ann_status train_batch_common(ann *m, const char *fn, const ann_matrix *X
     int had_m = m->opt_m != NULL, had_v = m->opt_v != NULL;
     ann__ws ws;
     int wsr = ann__ws_init(&ws, m, n_rows, 1);
-    snapshot snap = {malloc(3 * pbytes), 0, 0, 0};
+    ann__snapshot snap = {malloc(3 * pbytes), 0, 0};
     if (wsr || !snap.buf || ann__alloc_opt_state(m)) {
         st = wsr == -2 ? ann__fail(m, 1, ANN_ERR_TOO_LARGE, "%s: n_rows too large", fn)
                        : ann__fail(m, 1, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
@@ -435,10 +441,10 @@ static ann_status train_batch_common(ann *m, const char *fn, const ann_matrix *X
         st = ann__fail(m, 1, ANN_ERR_DIVERGED, "%s: loss is %s; weights unchanged", fn,
                        isnan(ls) ? "NaN" : "infinite");
     } else {
-        snap_take(m, &snap);
+        ann__snap_take(m, &snap);
         ann__backward(m, &ws, x, y, n_rows);
-        if (ann__update(m, &ws, current_lr(m))) {
-            snap_restore(m, &snap);
+        if (ann__update(m, &ws, ann__current_lr(m))) {
+            ann__snap_restore(m, &snap);
             st = ann__fail(m, 1, ANN_ERR_DIVERGED,
                            "%s: the update overflowed; weights unchanged", fn);
         } else {
