@@ -318,6 +318,12 @@ ann_status ann__check_view(const ann *m, int mutating, const char *name, const a
 /* Cross-entropy targets in [0, 1]. */
 ann_status ann__check_unit_range(const ann *m, int mutating, const char *fn,
                                  const char *name, const ann__view *v);
+/* The pointer API: a row-major double array as a public view, and the
+ * checks it makes itself before that (NULL model or arrays, zero or
+ * overflowing row counts), naming the arrays as that API does. */
+ann_matrix ann__dense_matrix(const double *A, size_t rows, size_t cols);
+ann_status ann__ptr_args(const ann *m, const char *fn, const double *X, const void *Y,
+                         const char *yname, size_t n_rows);
 /* Contiguous double matrix: the two above on a dense view. */
 ann_status ann__check_matrix(const ann *m, int mutating, const char *name,
                              const double *A, size_t rows, size_t cols);

@@ -97,60 +97,36 @@ static ann_status run(const ann *m, const char *fn, const ann_matrix *Xm,
     return ANN_OK;
 }
 
-static ann_matrix dense(const double *A, size_t rows, size_t cols)
-{
-    ann_matrix v = {ANN_DTYPE_F64, rows, cols, (ptrdiff_t)cols, 1, (void *)(uintptr_t)A};
-    return v;
-}
-
-/* The pointer API names NULL arrays and zero or overflowing row counts
- * itself, then runs on dense views. */
-static ann_status ptr_args(const ann *m, const char *fn, const double *X, const void *Y,
-                           const char *yname, size_t n_rows)
-{
-    if (!m)
-        return ann__fail(NULL, 0, ANN_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
-    if (!X || !Y)
-        return ann__fail(m, 0, ANN_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !X ? "X" : yname);
-    if (n_rows == 0)
-        return ann__fail(m, 0, ANN_ERR_INVALID_ARGUMENT, "%s: n_rows is 0", fn);
-    size_t n_out = m->units[m->n_layers - 1];
-    if (n_rows > SIZE_MAX / m->n_inputs / sizeof(double) ||
-        n_rows > SIZE_MAX / n_out / sizeof(double) || n_rows > (size_t)PTRDIFF_MAX / 16)
-        return ann__fail(m, 0, ANN_ERR_TOO_LARGE, "%s: n_rows = %zu overflows", fn, n_rows);
-    return ANN_OK;
-}
-
 ann_status ann_predict(const ann *model, const double *X, size_t n_rows, double *Y)
 {
-    ann_status st = ptr_args(model, "ann_predict", X, Y, "Y", n_rows);
+    ann_status st = ann__ptr_args(model, "ann_predict", X, Y, "Y", n_rows);
     if (st != ANN_OK)
         return st;
-    ann_matrix xm = dense(X, n_rows, model->n_inputs);
-    ann_matrix ym = dense(Y, n_rows, model->units[model->n_layers - 1]);
+    ann_matrix xm = ann__dense_matrix(X, n_rows, model->n_inputs);
+    ann_matrix ym = ann__dense_matrix(Y, n_rows, model->units[model->n_layers - 1]);
     return run(model, "ann_predict", &xm, &ym, OUT_VALUES, NULL, NULL);
 }
 
 ann_status ann_predict_labels(const ann *model, const double *X, size_t n_rows,
                               int32_t *labels)
 {
-    ann_status st = ptr_args(model, "ann_predict_labels", X, labels, "labels", n_rows);
+    ann_status st = ann__ptr_args(model, "ann_predict_labels", X, labels, "labels", n_rows);
     if (st != ANN_OK)
         return st;
-    ann_matrix xm = dense(X, n_rows, model->n_inputs);
+    ann_matrix xm = ann__dense_matrix(X, n_rows, model->n_inputs);
     return run(model, "ann_predict_labels", &xm, NULL, OUT_LABELS, labels, NULL);
 }
 
 ann_status ann_evaluate(const ann *model, const double *X, const double *Y,
                         size_t n_rows, double *loss)
 {
-    ann_status st = ptr_args(model, "ann_evaluate", X, Y, "Y", n_rows);
+    ann_status st = ann__ptr_args(model, "ann_evaluate", X, Y, "Y", n_rows);
     if (st == ANN_OK && !loss)
         st = ann__fail(model, 0, ANN_ERR_INVALID_ARGUMENT, "ann_evaluate: loss is NULL");
     if (st != ANN_OK)
         return st;
-    ann_matrix xm = dense(X, n_rows, model->n_inputs);
-    ann_matrix ym = dense(Y, n_rows, model->units[model->n_layers - 1]);
+    ann_matrix xm = ann__dense_matrix(X, n_rows, model->n_inputs);
+    ann_matrix ym = ann__dense_matrix(Y, n_rows, model->units[model->n_layers - 1]);
     return run(model, "ann_evaluate", &xm, &ym, OUT_LOSS, NULL, loss);
 }
 

@@ -318,50 +318,23 @@ out_unlocked:
     return st;
 }
 
-/* A row-major double matrix as a public view. */
-static ann_matrix dense(const double *A, size_t rows, size_t cols)
-{
-    ann_matrix v = {ANN_DTYPE_F64, rows, cols, (ptrdiff_t)cols, 1, (void *)(uintptr_t)A};
-    return v;
-}
-
-static size_t n_out_of(const ann *m) { return m->units[m->n_layers - 1]; }
-
-/* The pointer API: NULL arrays and zero row counts are named as such
- * before being turned into views. */
-static ann_status check_ptr_args(ann *m, const char *fn, const double *X, const void *Y,
-                                 const char *yname, size_t n_rows)
-{
-    if (!X || !Y)
-        return ann__fail(m, 0, ANN_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !X ? "X" : yname);
-    if (n_rows == 0)
-        return ann__fail(m, 0, ANN_ERR_INVALID_ARGUMENT, "%s: n_rows is 0", fn);
-    if (n_rows > SIZE_MAX / m->n_inputs / sizeof(double) ||
-        n_rows > SIZE_MAX / n_out_of(m) / sizeof(double) || n_rows > (size_t)PTRDIFF_MAX / 16)
-        return ann__fail(m, 0, ANN_ERR_TOO_LARGE, "%s: n_rows = %zu overflows", fn, n_rows);
-    return ANN_OK;
-}
-
 ann_status ann_fit(ann *model, const double *X, const double *Y, size_t n_rows)
 {
-    if (!model)
-        return ann__fail(NULL, 0, ANN_ERR_INVALID_ARGUMENT, "ann_fit: model is NULL");
-    ann_status st = check_ptr_args(model, "ann_fit", X, Y, "Y", n_rows);
+    ann_status st = ann__ptr_args(model, "ann_fit", X, Y, "Y", n_rows);
     if (st != ANN_OK)
         return st;
-    ann_matrix xm = dense(X, n_rows, model->n_inputs), ym = dense(Y, n_rows, n_out_of(model));
+    ann_matrix xm = ann__dense_matrix(X, n_rows, model->n_inputs);
+    ann_matrix ym = ann__dense_matrix(Y, n_rows, model->units[model->n_layers - 1]);
     return fit_common(model, "ann_fit", &xm, &ym, NULL, 0);
 }
 
 ann_status ann_fit_labels(ann *model, const double *X, const int32_t *labels,
                           size_t n_rows)
 {
-    if (!model)
-        return ann__fail(NULL, 0, ANN_ERR_INVALID_ARGUMENT, "ann_fit_labels: model is NULL");
-    ann_status st = check_ptr_args(model, "ann_fit_labels", X, labels, "labels", n_rows);
+    ann_status st = ann__ptr_args(model, "ann_fit_labels", X, labels, "labels", n_rows);
     if (st != ANN_OK)
         return st;
-    ann_matrix xm = dense(X, n_rows, model->n_inputs);
+    ann_matrix xm = ann__dense_matrix(X, n_rows, model->n_inputs);
     return fit_common(model, "ann_fit_labels", &xm, NULL, labels, 1);
 }
 
@@ -461,12 +434,11 @@ out:
 
 ann_status ann_train_batch(ann *model, const double *X, const double *Y, size_t n_rows)
 {
-    if (!model)
-        return ann__fail(NULL, 0, ANN_ERR_INVALID_ARGUMENT, "ann_train_batch: model is NULL");
-    ann_status st = check_ptr_args(model, "ann_train_batch", X, Y, "Y", n_rows);
+    ann_status st = ann__ptr_args(model, "ann_train_batch", X, Y, "Y", n_rows);
     if (st != ANN_OK)
         return st;
-    ann_matrix xm = dense(X, n_rows, model->n_inputs), ym = dense(Y, n_rows, n_out_of(model));
+    ann_matrix xm = ann__dense_matrix(X, n_rows, model->n_inputs);
+    ann_matrix ym = ann__dense_matrix(Y, n_rows, model->units[model->n_layers - 1]);
     return train_batch_common(model, "ann_train_batch", &xm, &ym);
 }
 

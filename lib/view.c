@@ -4,6 +4,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 
 static size_t absd(ptrdiff_t x) { return x < 0 ? (size_t)0 - (size_t)x : (size_t)x; }
 
@@ -134,4 +135,26 @@ ann_status ann__check_matrix(const ann *m, int mutating, const char *name,
 {
     ann__view v = ann__dense(A, rows, cols);
     return ann__check_view(m, mutating, name, &v);
+}
+
+ann_matrix ann__dense_matrix(const double *A, size_t rows, size_t cols)
+{
+    ann_matrix v = {ANN_DTYPE_F64, rows, cols, (ptrdiff_t)cols, 1, (void *)(uintptr_t)A};
+    return v;
+}
+
+ann_status ann__ptr_args(const ann *m, const char *fn, const double *X, const void *Y,
+                         const char *yname, size_t n_rows)
+{
+    if (!m)
+        return ann__fail(NULL, 0, ANN_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
+    if (!X || !Y)
+        return ann__fail(m, 0, ANN_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !X ? "X" : yname);
+    if (n_rows == 0)
+        return ann__fail(m, 0, ANN_ERR_INVALID_ARGUMENT, "%s: n_rows is 0", fn);
+    size_t n_out = m->units[m->n_layers - 1];
+    if (n_rows > SIZE_MAX / m->n_inputs / sizeof(double) ||
+        n_rows > SIZE_MAX / n_out / sizeof(double) || n_rows > (size_t)PTRDIFF_MAX / 16)
+        return ann__fail(m, 0, ANN_ERR_TOO_LARGE, "%s: n_rows = %zu overflows", fn, n_rows);
+    return ANN_OK;
 }
