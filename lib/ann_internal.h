@@ -279,6 +279,31 @@ void ann__lm_free(ann__lm *lm);
 ann_status ann__lm_epoch(ann *m, ann__lm *lm, const ann__batch_src *src, size_t n,
                          const char *fn, double *loss);
 
+/* ---- kernel tables (engine.c, once per instruction set; isa.c) ------- */
+/* The precision-dispatching engine entry points of one build of engine.c;
+ * the ann__ functions above call through the table isa.c chose. */
+typedef struct ann__kernels {
+    void (*gather)(const ann *, ann__ws *, const ann__batch_src *, size_t, size_t,
+                   const void **, const void **);
+    const void *(*forward)(const ann *, ann__ws *, const void *, size_t);
+    double (*loss_sum)(const ann *, const ann__ws *, const void *, size_t);
+    void (*backward)(const ann *, ann__ws *, const void *, const void *, size_t);
+    int (*update)(ann *, const ann__ws *, double);
+    void (*store_output)(const ann *, const void *, size_t, const ann__view *, size_t);
+    void (*jacobian)(const ann *, ann__ws *, const void *, size_t, void *);
+    void (*unscale_out)(const ann *, ann__ws *, size_t);
+} ann__kernels;
+extern const ann__kernels ann__kernels_generic;
+#if defined(ANN_HAVE_AVX2)
+extern const ann__kernels ann__kernels_avx2;
+#endif
+enum { ANN__ISA_AUTO = 0, ANN__ISA_GENERIC = 1, ANN__ISA_AVX2 = 2 };
+/* Tests: pin the kernel table (process-wide).  0, or -1 if this build or
+ * CPU lacks the instruction set. */
+int ann__isa_select(int isa);
+/* The table in use (ANN__ISA_GENERIC or ANN__ISA_AVX2). */
+int ann__isa_current(void);
+
 /* Precision-independent parameter access. */
 double ann__param_get(const ann *m, size_t i);
 void ann__param_set(ann *m, size_t i, double v);
@@ -328,7 +353,7 @@ ann_status ann__ptr_args(const ann *m, const char *fn, const double *X, const vo
 ann_status ann__check_matrix(const ann *m, int mutating, const char *name,
                              const double *A, size_t rows, size_t cols);
 
-/* ---- bench/issue 6 additions (engine.c) --------------------------------- */
+/* ---- bench/issue 6 additions (isa.c) ------------------------------------ */
 /* As ann__ws_init, laid out in buf (64-byte aligned, buf_bytes long)
  * instead of a new allocation; returns 1 if it does not fit (ws->block
  * stays NULL, so ann__ws_free is a no-op for it). */

@@ -494,18 +494,19 @@ static void SFX(backward)(const ann *m, ann__ws *ws, const T *x, const T *y, siz
     }
 }
 
-/* BODY updates element i; CHK is 0 for finite results (x*0). */
+/* BODY updates element i; CHK is 0 for finite results (x*0 is +-0 for
+ * finite x and NaN otherwise).  The check is an integer OR of its bits
+ * without the sign: integer ORs may be reordered, so the check vectorises
+ * with the update itself (a floating-point running sum is a serial chain
+ * the compiler may not reorder, and kept the whole update scalar). */
 #define ANN__UPDATE_LOOP(BODY, CHK)                                          \
     do {                                                                     \
-        for (size_t i0 = 0; i0 < P8; i0 += 8)                                \
-            for (size_t k = 0; k < 8; k++) {                                 \
-                size_t i = i0 + k;                                           \
-                BODY;                                                        \
-                ck[k] += CHK;                                                \
-            }                                                                \
-        for (size_t i = P8; i < P; i++) {                                    \
+        for (size_t i = 0; i < P; i++) {                                     \
             BODY;                                                            \
-            check += CHK;                                                    \
+            T c_ = CHK;                                                      \
+            UT b_;                                                           \
+            memcpy(&b_, &c_, sizeof b_);                                     \
+            bad |= b_;                                                       \
         }                                                                    \
     } while (0)
 
@@ -515,14 +516,7 @@ static int SFX(update)(ann *m, const ann__ws *ws, double lr_d)
     T *restrict w = m->params;
     const T *restrict g = ws->grad;
     T lr = (T)lr_d;
-    /* x * 0 is 0 for finite x and NaN otherwise: a branch-free check that
-     * vectorises with the update itself.  Eight independent partial checks
-     * instead of one running sum: a single floating-point accumulator is a
-     * serial dependency chain the compiler may not reorder, and it kept the
-     * whole update scalar. */
-    T check = 0;
-    T ck[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    size_t P8 = P & ~(size_t)7;
+    UT bad = 0;
     m->steps++;
     switch (m->s.optimizer) {
     case ANN_OPTIMIZER_MOMENTUM: {
@@ -554,9 +548,8 @@ static int SFX(update)(ann *m, const ann__ws *ws, double lr_d)
     default:
         ANN__UPDATE_LOOP((w[i] -= lr * g[i]), w[i] * 0);
     }
-    for (size_t k = 0; k < 8; k++)
-        check += ck[k];
-    return check == 0 ? 0 : -1;
+    bad &= ~((UT)1 << (sizeof(UT) * 8 - 1)); /* -0 is fine */
+    return bad == 0 ? 0 : -1;
 }
 #undef ANN__UPDATE_LOOP
 

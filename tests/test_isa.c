@@ -1,0 +1,246 @@
+/* test_isa.c - the engine's instruction-set builds compute the same bits.
+ *
+ * engine.c is compiled twice on x86-64: for the baseline and with -mavx2
+ * (lib/isa.c picks the widest the CPU runs).  The contract is that the
+ * choice never changes a result: no FMA contraction, no reassociation.
+ * Here every activation, loss, output layer, optimizer, precision, batch
+ * size (GEMV, GEMM and the direct small-layer loops), input transform and
+ * data layout is trained and evaluated under each table, and the complete
+ * saved state (weights, optimizer moments, counters) and the predictions
+ * must be equal byte for byte.  The inputs include values that saturate
+ * the activations and push exp to its clamps.
+ *
+ * White-box: pins the table with ann__isa_select (links the internal
+ * static library).  Skipped where the build or the CPU has no AVX2. */
+#include "common.h"
+
+#include "ann_internal.h"
+
+#include <stdio.h>
+
+typedef struct {
+    ann_precision prec;
+    ann_activation hidden, out;
+    ann_loss loss;
+    ann_optimizer opt;
+    int nesterov;
+    size_t batch;
+    size_t width; /* 6: direct loops; 300: BLAS */
+    ann_preprocess prep;
+    int tscale;
+    int f32_strided; /* train from a float32 view with a column stride */
+} isa_case;
+
+enum { N_IN = 20, N_ROWS = 96 };
+
+static void make_data(double *X, double *Y, int32_t *lab, size_t n_out, int regression)
+{
+    uint64_t s = 12345;
+    for (size_t i = 0; i < N_ROWS; i++) {
+        for (size_t j = 0; j < N_IN; j++) {
+            double v = t_normal(&s);
+            /* a few large values: saturated sigmoid/tanh, clamped exp */
+            if (t_next(&s) % 16 == 0)
+                v *= 40;
+            X[i * N_IN + j] = v;
+        }
+        lab[i] = (int32_t)(t_next(&s) % n_out);
+        if (n_out == 1)
+            lab[i] &= 1;
+        for (size_t k = 0; k < n_out; k++)
+            Y[i * n_out + k] = n_out == 1 ? lab[i] : (lab[i] == (int32_t)k);
+        if (regression)
+            Y[i * n_out] = 3 * sin(X[i * N_IN]) + 7;
+    }
+}
+
+/* Train one case under the current table; returns the saved bytes and
+ * fills pred (N_ROWS x n_out). */
+static unsigned char *run_case(const isa_case *c, size_t *len, double *pred)
+{
+    size_t n_out = c->out == ANN_ACT_SOFTMAX ? 4 : (c->loss == ANN_LOSS_CROSS_ENTROPY ? 1 : 2);
+    int regression = c->out == ANN_ACT_IDENTITY;
+    size_t units[3] = {c->width, 5, n_out};
+    ann_activation acts[3] = {c->hidden, c->hidden == ANN_ACT_STEP ? ANN_ACT_TANH : c->hidden,
+                              c->out};
+    double *X = malloc(N_ROWS * N_IN * sizeof *X);
+    double *Y = malloc(N_ROWS * n_out * sizeof *Y);
+    int32_t *lab = malloc(N_ROWS * sizeof *lab);
+    float *Xf = malloc(2 * N_ROWS * N_IN * sizeof *Xf);
+    assert_non_null(X);
+    assert_non_null(Y);
+    assert_non_null(lab);
+    assert_non_null(Xf);
+    make_data(X, Y, lab, n_out, regression);
+    ann *m;
+    ASSERT_OK(ann_create(&m, N_IN, 3, units, acts));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_PRECISION, c->prec));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_LOSS, c->loss));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_OPTIMIZER, c->opt));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_NESTEROV, c->nesterov));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_BATCH_SIZE, (double)c->batch));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_EPOCHS, 3));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_SEED, 7));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_L2, 1e-3));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_LEARNING_RATE, c->opt == ANN_OPTIMIZER_ADAM ? 1e-2 : 0.01));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_PREPROCESS, c->prep));
+    if (regression)
+        ASSERT_OK(ann_set_param(m, ANN_PARAM_TARGET_SCALING, c->tscale));
+    ASSERT_OK(ann_reinit(m));
+    if (c->hidden == ANN_ACT_IDENTITY || c->hidden == ANN_ACT_RELU || c->hidden == ANN_ACT_LEAKY_RELU)
+        for (size_t i = 0; i < N_ROWS * N_IN; i++) /* unbounded units: tame inputs */
+            X[i] = tanh(X[i] / 8) * 3;
+    if (c->f32_strided) {
+        /* every other float of a 2*N_IN-wide buffer */
+        for (size_t i = 0; i < N_ROWS * N_IN; i++)
+            Xf[2 * i] = (float)X[i];
+        ann_matrix xv = {ANN_DTYPE_F32, N_ROWS, N_IN, 2 * N_IN, 2, Xf};
+        ann_matrix yv = {ANN_DTYPE_F64, N_ROWS, n_out, (ptrdiff_t)n_out, 1, Y};
+        ASSERT_OK(ann_fit_view(m, &xv, &yv));
+        for (size_t i = 0; i < N_ROWS * N_IN; i++)
+            X[i] = (double)Xf[2 * i];
+    } else if (c->out == ANN_ACT_SOFTMAX && c->loss == ANN_LOSS_CROSS_ENTROPY) {
+        ASSERT_OK(ann_fit_labels(m, X, lab, N_ROWS));
+    } else {
+        ASSERT_OK(ann_fit(m, X, Y, N_ROWS));
+    }
+    /* one-row (GEMV) and whole-set predictions */
+    ASSERT_OK(ann_predict(m, X, 1, pred));
+    ASSERT_OK(ann_predict(m, X + N_IN, N_ROWS - 1, pred + n_out));
+    ASSERT_OK(ann_save_buffer(m, NULL, 0, len));
+    unsigned char *buf = malloc(*len);
+    assert_non_null(buf);
+    ASSERT_OK(ann_save_buffer(m, buf, *len, len));
+    ann_destroy(m);
+    free(X);
+    free(Y);
+    free(lab);
+    free(Xf);
+    return buf;
+}
+
+static void compare_case(const isa_case *c)
+{
+    double p1[N_ROWS * 4] = {0}, p2[N_ROWS * 4] = {0};
+    size_t l1, l2;
+    assert_int_equal(ann__isa_select(ANN__ISA_GENERIC), 0);
+    assert_int_equal(ann__isa_current(), ANN__ISA_GENERIC);
+    unsigned char *b1 = run_case(c, &l1, p1);
+    assert_int_equal(ann__isa_select(ANN__ISA_AVX2), 0);
+    assert_int_equal(ann__isa_current(), ANN__ISA_AVX2);
+    unsigned char *b2 = run_case(c, &l2, p2);
+    ann__isa_select(ANN__ISA_AUTO);
+    assert_int_equal(l1, l2);
+    if (memcmp(b1, b2, l1) != 0 || memcmp(p1, p2, sizeof p1) != 0)
+        fail_msg("generic and AVX2 differ: prec %d hidden %d out %d loss %d opt %d nest %d "
+                 "batch %zu width %zu prep %d f32view %d",
+                 c->prec, c->hidden, c->out, c->loss, c->opt, c->nesterov, c->batch,
+                 c->width, c->prep, c->f32_strided);
+    free(b1);
+    free(b2);
+}
+
+#define SKIP_WITHOUT_AVX2()                                                      \
+    do {                                                                         \
+        if (ann__isa_select(ANN__ISA_AVX2) != 0) {                               \
+            print_message("no AVX2 engine in this build or CPU: skipped\n");     \
+            skip();                                                              \
+        }                                                                        \
+        ann__isa_select(ANN__ISA_AUTO);                                          \
+    } while (0)
+
+/* Every hidden activation x output/loss pairing x precision, for the
+ * direct-loop width and the BLAS width, at batch 1 and a mini-batch. */
+static void test_activations(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_AVX2();
+    const ann_activation hid[] = {ANN_ACT_SIGMOID, ANN_ACT_TANH, ANN_ACT_RELU,
+                                  ANN_ACT_LEAKY_RELU, ANN_ACT_IDENTITY, ANN_ACT_STEP};
+    const struct { ann_activation out; ann_loss loss; } heads[] = {
+        {ANN_ACT_IDENTITY, ANN_LOSS_SQUARED_ERROR},
+        {ANN_ACT_SIGMOID, ANN_LOSS_CROSS_ENTROPY},
+        {ANN_ACT_SOFTMAX, ANN_LOSS_CROSS_ENTROPY},
+        {ANN_ACT_SOFTMAX, ANN_LOSS_SQUARED_ERROR},
+        {ANN_ACT_TANH, ANN_LOSS_SQUARED_ERROR},
+    };
+    const size_t widths[] = {6, 300}, batches[] = {1, 32};
+    size_t n = 0;
+    for (int p = 0; p < 2; p++)
+        for (size_t h = 0; h < sizeof hid / sizeof *hid; h++)
+            for (size_t o = 0; o < sizeof heads / sizeof *heads; o++)
+                for (size_t w = 0; w < 2; w++)
+                    for (size_t b = 0; b < 2; b++) {
+                        if (batches[b] == 1 && widths[w] == 300 && o > 1)
+                            continue; /* keep the run short: GEMV covered by o <= 1 */
+                        isa_case c = {p ? ANN_PRECISION_F32 : ANN_PRECISION_F64, hid[h],
+                                      heads[o].out, heads[o].loss, ANN_OPTIMIZER_SGD, 0,
+                                      batches[b], widths[w], ANN_PREPROCESS_NONE, 0, 0};
+                        compare_case(&c);
+                        n++;
+                    }
+    print_message("%zu configurations equal\n", n);
+}
+
+/* Every optimizer (the vectorised update and its finiteness check) in both
+ * precisions and both layer paths. */
+static void test_optimizers(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_AVX2();
+    const struct { ann_optimizer o; int nest; } opts[] = {
+        {ANN_OPTIMIZER_SGD, 0}, {ANN_OPTIMIZER_MOMENTUM, 0},
+        {ANN_OPTIMIZER_MOMENTUM, 1}, {ANN_OPTIMIZER_ADAM, 0}};
+    for (int p = 0; p < 2; p++)
+        for (size_t k = 0; k < 4; k++)
+            for (size_t w = 0; w < 2; w++) {
+                isa_case c = {p ? ANN_PRECISION_F32 : ANN_PRECISION_F64, ANN_ACT_TANH,
+                              ANN_ACT_SOFTMAX, ANN_LOSS_CROSS_ENTROPY, opts[k].o,
+                              opts[k].nest, 16, w ? 300 : 6, ANN_PREPROCESS_NONE, 0, 0};
+                compare_case(&c);
+            }
+}
+
+/* Input transforms, target scaling and the gather from a strided float32
+ * view (conversion loops). */
+static void test_inputs(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_AVX2();
+    const ann_preprocess preps[] = {ANN_PREPROCESS_NONE, ANN_PREPROCESS_STANDARDIZE,
+                                    ANN_PREPROCESS_PCA, ANN_PREPROCESS_ZCA};
+    for (int p = 0; p < 2; p++)
+        for (size_t k = 0; k < 4; k++)
+            for (int view = 0; view < 2; view++) {
+                isa_case c = {p ? ANN_PRECISION_F32 : ANN_PRECISION_F64, ANN_ACT_RELU,
+                              ANN_ACT_IDENTITY, ANN_LOSS_SQUARED_ERROR, ANN_OPTIMIZER_ADAM,
+                              0, 8, 300, preps[k], 1, view};
+                compare_case(&c);
+            }
+}
+
+/* The selection itself: auto picks AVX2 when present, generic is always
+ * there, unknown values are refused. */
+static void test_select(void **state)
+{
+    (void)state;
+    assert_int_equal(ann__isa_select(ANN__ISA_GENERIC), 0);
+    assert_int_equal(ann__isa_current(), ANN__ISA_GENERIC);
+    assert_int_equal(ann__isa_select(99), -1);
+    assert_int_equal(ann__isa_current(), ANN__ISA_GENERIC);
+    assert_int_equal(ann__isa_select(ANN__ISA_AUTO), 0);
+    int avx2 = ann__isa_select(ANN__ISA_AVX2) == 0;
+    ann__isa_select(ANN__ISA_AUTO);
+    assert_int_equal(ann__isa_current(), avx2 ? ANN__ISA_AVX2 : ANN__ISA_GENERIC);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_select),
+        cmocka_unit_test(test_activations),
+        cmocka_unit_test(test_optimizers),
+        cmocka_unit_test(test_inputs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
