@@ -246,6 +246,10 @@ void ann__backward(const ann *m, ann__ws *ws, const void *x, const void *y, size
  * or -1 if a new weight or state value is non-finite (the model is then
  * partially updated; the caller restores it). */
 int ann__update(ann *m, const ann__ws *ws, double lr);
+/* ann__backward then ann__update, fused: each layer's step is applied as
+ * soon as its gradient is complete (the same bits; ws->grad is filled). */
+int ann__backward_update(ann *m, ann__ws *ws, const void *x, const void *y, size_t B,
+                         double lr);
 /* Copy the B x n_out outputs into rows [start, start+B) of a view (whose
  * data is writable: it came from an output ann_matrix). */
 void ann__store_output(const ann *m, const void *out, size_t B, const ann__view *Y,
@@ -289,6 +293,7 @@ typedef struct ann__kernels {
     double (*loss_sum)(const ann *, const ann__ws *, const void *, size_t);
     void (*backward)(const ann *, ann__ws *, const void *, const void *, size_t);
     int (*update)(ann *, const ann__ws *, double);
+    int (*backward_update)(ann *, ann__ws *, const void *, const void *, size_t, double);
     void (*store_output)(const ann *, const void *, size_t, const ann__view *, size_t);
     void (*jacobian)(const ann *, ann__ws *, const void *, size_t, void *);
     void (*unscale_out)(const ann *, ann__ws *, size_t);

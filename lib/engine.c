@@ -96,6 +96,13 @@ static void k_backward(const ann *m, ann__ws *ws, const void *x, const void *y, 
         backward_d(m, ws, x, y, B);
 }
 
+static int k_backward_update(ann *m, ann__ws *ws, const void *x, const void *y, size_t B,
+                             double lr)
+{
+    return F32(m) ? backward_update_f(m, ws, x, y, B, lr)
+                  : backward_update_d(m, ws, x, y, B, lr);
+}
+
 static int k_update(ann *m, const ann__ws *ws, double lr)
 {
     return F32(m) ? update_f(m, ws, lr) : update_d(m, ws, lr);
@@ -133,6 +140,6 @@ static void k_unscale_out(const ann *m, ann__ws *ws, size_t B)
 #define ANN__KT_(isa) ann__kernels_##isa
 
 const ann__kernels ANN__KT(ANN__ENGINE_ISA) = {
-    k_gather, k_forward, k_loss_sum, k_backward, k_update,
+    k_gather, k_forward, k_loss_sum, k_backward, k_update, k_backward_update,
     k_store_output, k_jacobian, k_unscale_out,
 };

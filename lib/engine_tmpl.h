@@ -3,29 +3,43 @@
  * a precision macro).  Expects T, SFX(name), GEMM, GEMV, EXP, LOG1P, TANH,
  * SQRT.  No include guard on purpose. */
 
-/* Products smaller than this many weights (units x fan_in) are done in
- * plain loops: below it, a BLAS call's fixed overhead (argument checks,
- * dispatch, threading decision) costs more than the arithmetic.  Measured
- * with bench/ on the tiny regression net. */
+/* Products of at most this many multiply-adds are done in plain loops:
+ * below it, a BLAS call's fixed overhead (argument checks, dispatch,
+ * threading decision, packing) costs more than the arithmetic.  Measured
+ * (bench/, and a direct-vs-BLAS sweep of the shapes 1..128 x 1..64 x
+ * 4..128): the loops win up to a few thousand multiply-adds, OpenBLAS
+ * beyond (at 128 x 10 x 128 it is 1.3-3x faster than the best loop). */
 #ifndef ANN__DIRECT_MAX
 #define ANN__DIRECT_MAX 4096
 #endif
+
+/* x . w with eight partial sums, combined in a fixed order: vectorises
+ * without reassociation (the compiler may not reorder one running sum),
+ * and every instruction-set build adds in the same order. */
+static inline T SFX(dot)(const T *restrict x, const T *restrict w, size_t n)
+{
+    T t = 0;
+    size_t n8 = n & ~(size_t)7;
+    if (n8) {
+        T s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (size_t k = 0; k < n8; k += 8)
+            for (size_t q = 0; q < 8; q++)
+                s[q] += x[k + q] * w[k + q];
+        t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    }
+    for (size_t k = n8; k < n; k++)
+        t += x[k] * w[k];
+    return t;
+}
 
 /* Z (B x u) = X (B x fan) * W^T,  W is u x fan. */
 static void SFX(mm_xwt)(size_t B, size_t u, size_t fan, const T *restrict X,
                         const T *restrict W, T *restrict Z)
 {
-    if (u * fan <= ANN__DIRECT_MAX) {
-        for (size_t r = 0; r < B; r++) {
-            const T *x = X + r * fan;
-            for (size_t j = 0; j < u; j++) {
-                const T *w = W + j * fan;
-                T s = 0;
-                for (size_t k = 0; k < fan; k++)
-                    s += x[k] * w[k];
-                Z[r * u + j] = s;
-            }
-        }
+    if (B * u * fan <= ANN__DIRECT_MAX) {
+        for (size_t r = 0; r < B; r++)
+            for (size_t j = 0; j < u; j++)
+                Z[r * u + j] = SFX(dot)(X + r * fan, W + j * fan, fan);
     } else if (B == 1) {
         GEMV(0, u, fan, 1, W, fan, X, 0, Z);
     } else {
@@ -422,8 +436,101 @@ static double SFX(loss_sum)(const ann *m, const ann__ws *ws, const T *y, size_t 
     return total;
 }
 
-static void SFX(backward)(const ann *m, ann__ws *ws, const T *x, const T *y, size_t B)
+/* One optimizer step's constants (ANN__UPDATE_LOOP below applies them to
+ * a range of parameters). */
+typedef struct {
+    T lr, mu, b1, b2, eps, step, isb2, c1, c2;
+} SFX(upd);
+
+/* Count the step and compute its constants (Adam's bias corrections). */
+static void SFX(update_begin)(ann *m, double lr_d, SFX(upd) *u)
 {
+    m->steps++;
+    u->lr = (T)lr_d;
+    u->mu = (T)m->s.momentum;
+    if (m->s.optimizer == ANN_OPTIMIZER_ADAM) {
+        double t = (double)m->steps;
+        u->b1 = (T)m->s.beta1;
+        u->b2 = (T)m->s.beta2;
+        u->eps = (T)m->s.epsilon;
+        T bc1 = (T)(1.0 - pow(m->s.beta1, t));
+        T bc2 = (T)(1.0 - pow(m->s.beta2, t));
+        u->step = u->lr / bc1;
+        u->isb2 = (T)1 / SQRT(bc2);
+        u->c1 = (T)1 - u->b1;
+        u->c2 = (T)1 - u->b2;
+    }
+}
+
+/* BODY updates element i; CHK is 0 for finite results (x*0 is +-0 for
+ * finite x and NaN otherwise).  The check is an integer OR of its bits
+ * without the sign: integer ORs may be reordered, so the check vectorises
+ * with the update itself (a floating-point running sum is a serial chain
+ * the compiler may not reorder, and kept the whole update scalar). */
+#define ANN__UPDATE_LOOP(BODY, CHK)                                          \
+    do {                                                                     \
+        for (size_t i = 0; i < n; i++) {                                     \
+            BODY;                                                            \
+            T c_ = CHK;                                                      \
+            UT b_;                                                           \
+            memcpy(&b_, &c_, sizeof b_);                                     \
+            bad |= b_;                                                       \
+        }                                                                    \
+    } while (0)
+
+/* Apply the step to parameters [lo, lo + n) from their gradient g (indexed
+ * from lo).  Returns 0, or -1 if a new value is non-finite.  Element-wise:
+ * any split of [0, n_params) into ranges gives the same bits. */
+static int SFX(update_range)(ann *m, const SFX(upd) *u, size_t lo, size_t n,
+                             const T *restrict g)
+{
+    T *restrict w = (T *)m->params + lo;
+    T lr = u->lr;
+    UT bad = 0;
+    switch (m->s.optimizer) {
+    case ANN_OPTIMIZER_MOMENTUM: {
+        T *restrict v = (T *)m->opt_m + lo;
+        T mu = u->mu;
+        if (m->s.nesterov)
+            ANN__UPDATE_LOOP((v[i] = mu * v[i] + g[i], w[i] -= lr * (g[i] + mu * v[i])),
+                             w[i] * 0 + v[i] * 0);
+        else
+            ANN__UPDATE_LOOP((v[i] = mu * v[i] + g[i], w[i] -= lr * v[i]),
+                             w[i] * 0 + v[i] * 0);
+        break;
+    }
+    case ANN_OPTIMIZER_ADAM: {
+        T *restrict mo = (T *)m->opt_m + lo, *restrict ve = (T *)m->opt_v + lo;
+        T b1 = u->b1, b2 = u->b2, eps = u->eps, step = u->step, isb2 = u->isb2;
+        T c1 = u->c1, c2 = u->c2;
+        ANN__UPDATE_LOOP((mo[i] = b1 * mo[i] + c1 * g[i],
+                          ve[i] = b2 * ve[i] + c2 * g[i] * g[i],
+                          w[i] -= step * mo[i] / (SQRT(ve[i]) * isb2 + eps)),
+                         w[i] * 0 + ve[i] * 0);
+        break;
+    }
+    default:
+        ANN__UPDATE_LOOP((w[i] -= lr * g[i]), w[i] * 0);
+    }
+    bad &= ~((UT)1 << (sizeof(UT) * 8 - 1)); /* -0 is fine */
+    return bad == 0 ? 0 : -1;
+}
+
+static int SFX(update)(ann *m, const ann__ws *ws, double lr_d)
+{
+    SFX(upd) u;
+    SFX(update_begin)(m, lr_d, &u);
+    return SFX(update_range)(m, &u, 0, m->n_params, ws->grad);
+}
+/* The gradient of the mean loss into ws->grad; with u non-NULL, also each
+ * layer's optimizer step as soon as its gradient is complete (and its
+ * weights are no longer needed for the layer below), while the gradient
+ * is still in cache: one pass over the parameters fewer.  Returns the
+ * update's finiteness result (0 without u). */
+static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t B,
+                             const SFX(upd) *upd)
+{
+    int bad = 0;
     size_t L = m->n_layers, n_out = m->units[L - 1];
     const T *params = m->params;
     T *grad = ws->grad;
@@ -491,66 +598,28 @@ static void SFX(backward)(const ann *m, ann__ws *ws, const T *x, const T *y, siz
             D = Dn;
             Dn = t;
         }
+        /* W and b of a layer are adjacent in the parameter block. */
+        if (upd)
+            bad |= SFX(update_range)(m, upd, m->w_off[l], u * fan + u, dW);
     }
+    return bad;
 }
 
-/* BODY updates element i; CHK is 0 for finite results (x*0 is +-0 for
- * finite x and NaN otherwise).  The check is an integer OR of its bits
- * without the sign: integer ORs may be reordered, so the check vectorises
- * with the update itself (a floating-point running sum is a serial chain
- * the compiler may not reorder, and kept the whole update scalar). */
-#define ANN__UPDATE_LOOP(BODY, CHK)                                          \
-    do {                                                                     \
-        for (size_t i = 0; i < P; i++) {                                     \
-            BODY;                                                            \
-            T c_ = CHK;                                                      \
-            UT b_;                                                           \
-            memcpy(&b_, &c_, sizeof b_);                                     \
-            bad |= b_;                                                       \
-        }                                                                    \
-    } while (0)
-
-static int SFX(update)(ann *m, const ann__ws *ws, double lr_d)
+static void SFX(backward)(const ann *m, ann__ws *ws, const T *x, const T *y, size_t B)
 {
-    size_t P = m->n_params;
-    T *restrict w = m->params;
-    const T *restrict g = ws->grad;
-    T lr = (T)lr_d;
-    UT bad = 0;
-    m->steps++;
-    switch (m->s.optimizer) {
-    case ANN_OPTIMIZER_MOMENTUM: {
-        T *restrict v = m->opt_m;
-        T mu = (T)m->s.momentum;
-        if (m->s.nesterov)
-            ANN__UPDATE_LOOP((v[i] = mu * v[i] + g[i], w[i] -= lr * (g[i] + mu * v[i])),
-                             w[i] * 0 + v[i] * 0);
-        else
-            ANN__UPDATE_LOOP((v[i] = mu * v[i] + g[i], w[i] -= lr * v[i]),
-                             w[i] * 0 + v[i] * 0);
-        break;
-    }
-    case ANN_OPTIMIZER_ADAM: {
-        T *restrict mo = m->opt_m, *restrict ve = m->opt_v;
-        double t = (double)m->steps;
-        T b1 = (T)m->s.beta1, b2 = (T)m->s.beta2, eps = (T)m->s.epsilon;
-        T bc1 = (T)(1.0 - pow(m->s.beta1, t));
-        T bc2 = (T)(1.0 - pow(m->s.beta2, t));
-        T step = lr / bc1;
-        T isb2 = (T)1 / SQRT(bc2);
-        T c1 = (T)1 - b1, c2 = (T)1 - b2;
-        ANN__UPDATE_LOOP((mo[i] = b1 * mo[i] + c1 * g[i],
-                          ve[i] = b2 * ve[i] + c2 * g[i] * g[i],
-                          w[i] -= step * mo[i] / (SQRT(ve[i]) * isb2 + eps)),
-                         w[i] * 0 + ve[i] * 0);
-        break;
-    }
-    default:
-        ANN__UPDATE_LOOP((w[i] -= lr * g[i]), w[i] * 0);
-    }
-    bad &= ~((UT)1 << (sizeof(UT) * 8 - 1)); /* -0 is fine */
-    return bad == 0 ? 0 : -1;
+    /* m is not written without an update */
+    SFX(backward_upd)((ann *)m, ws, x, y, B, NULL);
 }
+
+/* backward and update fused: the same bits as backward, then update. */
+static int SFX(backward_update)(ann *m, ann__ws *ws, const T *x, const T *y, size_t B,
+                                double lr)
+{
+    SFX(upd) u;
+    SFX(update_begin)(m, lr, &u);
+    return SFX(backward_upd)(m, ws, x, y, B, &u);
+}
+
 #undef ANN__UPDATE_LOOP
 
 static void SFX(store_output)(const ann *m, const void *out, size_t B,

@@ -178,6 +178,12 @@ int ann__update(ann *m, const ann__ws *ws, double lr)
     return K()->update(m, ws, lr);
 }
 
+int ann__backward_update(ann *m, ann__ws *ws, const void *x, const void *y, size_t B,
+                         double lr)
+{
+    return K()->backward_update(m, ws, x, y, B, lr);
+}
+
 void ann__store_output(const ann *m, const void *out, size_t B, const ann__view *Y,
                        size_t start)
 {

@@ -251,8 +251,7 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
                                fn, isnan(ls) ? "NaN" : "infinite", e, bi + 1);
                 goto diverged;
             }
-            ann__backward(m, &ws, x, y, cnt);
-            if (ann__update(m, &ws, lr)) {
+            if (ann__backward_update(m, &ws, x, y, cnt, lr)) {
                 ann__snap_restore(m, &snap);
                 st = ann__fail(m, 1, ANN_ERR_DIVERGED,
                                "%s: the update overflowed in epoch %zu, batch %zu; "
@@ -415,8 +414,7 @@ static ann_status train_batch_common(ann *m, const char *fn, const ann_matrix *X
                        isnan(ls) ? "NaN" : "infinite");
     } else {
         ann__snap_take(m, &snap);
-        ann__backward(m, &ws, x, y, n_rows);
-        if (ann__update(m, &ws, ann__current_lr(m))) {
+        if (ann__backward_update(m, &ws, x, y, n_rows, ann__current_lr(m))) {
             ann__snap_restore(m, &snap);
             st = ann__fail(m, 1, ANN_ERR_DIVERGED,
                            "%s: the update overflowed; weights unchanged", fn);
