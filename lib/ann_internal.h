@@ -261,6 +261,10 @@ void ann__unscale_out(const ann *m, ann__ws *ws, size_t B);
  * of Y; NULL on out of memory. */
 double *ann__tgt_fit(const ann *m, const struct ann__view *Y, const size_t *idx, size_t n);
 
+/* 0 if every element of v is finite (and, with f32_limit, within float's
+ * range), else 1: the fast pass of ann__check_view. */
+int ann__scan(const ann__view *v, int f32_limit);
+
 /* The B*n_out x n_params Jacobian of the outputs (after forward on x). */
 void ann__jacobian(const ann *m, ann__ws *ws, const void *x, size_t B, void *J);
 
@@ -297,6 +301,7 @@ typedef struct ann__kernels {
     void (*store_output)(const ann *, const void *, size_t, const ann__view *, size_t);
     void (*jacobian)(const ann *, ann__ws *, const void *, size_t, void *);
     void (*unscale_out)(const ann *, ann__ws *, size_t);
+    int (*scan)(const ann__view *, int);
 } ann__kernels;
 extern const ann__kernels ann__kernels_generic;
 #if defined(ANN_HAVE_AVX2)

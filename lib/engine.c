@@ -67,6 +67,58 @@
 
 #define F32(m) ((m)->s.precision == ANN_PRECISION_F32)
 
+/* ---- input scan ---------------------------------------------------------- */
+/* 0 if every element of v is finite and, with f32_limit, within float's
+ * range; 1 otherwise.  Integer compares on the bits (|x| as an integer
+ * orders like |x|, and Inf/NaN lie above every finite value), OR-ed
+ * together: vectorises, with no floating-point traps.  A dense double
+ * matrix is one flat pass; other layouts go row by row. */
+static int k_scan(const ann__view *v, int f32_limit)
+{
+    uint64_t lim = f32_limit ? 0x47EFFFFFE0000000u /* FLT_MAX as double */
+                             : 0x7FEFFFFFFFFFFFFFu; /* DBL_MAX */
+    uint32_t lim32 = 0x7F7FFFFFu; /* FLT_MAX */
+    int bad = 0;
+    if (v->dtype == ANN_DTYPE_F64 && v->cs == 1) {
+        int dense = v->rs == (ptrdiff_t)v->cols;
+        size_t rows = dense ? 1 : v->rows, n = dense ? v->rows * v->cols : v->cols;
+        for (size_t r = 0; r < rows && !bad; r++) {
+            const uint64_t *a = (const uint64_t *)(const void *)
+                                ((const double *)v->data + (ptrdiff_t)r * v->rs);
+            uint64_t acc = 0;
+            for (size_t i = 0; i < n; i++) {
+                uint64_t b;
+                memcpy(&b, a + i, sizeof b);
+                acc |= (b & 0x7FFFFFFFFFFFFFFFu) > lim;
+            }
+            bad = acc != 0;
+        }
+        return bad;
+    }
+    if (v->dtype == ANN_DTYPE_F32 && v->cs == 1) {
+        for (size_t r = 0; r < v->rows && !bad; r++) {
+            const uint32_t *a = (const uint32_t *)(const void *)
+                                ((const float *)v->data + (ptrdiff_t)r * v->rs);
+            uint32_t acc = 0;
+            for (size_t i = 0; i < v->cols; i++) {
+                uint32_t b;
+                memcpy(&b, a + i, sizeof b);
+                acc |= (b & 0x7FFFFFFFu) > lim32;
+            }
+            bad = acc != 0;
+        }
+        return bad;
+    }
+    for (size_t i = 0; i < v->rows; i++)
+        for (size_t j = 0; j < v->cols; j++) {
+            double x = ann__view_get(v, i, j);
+            uint64_t b;
+            memcpy(&b, &x, sizeof b);
+            bad |= (b & 0x7FFFFFFFFFFFFFFFu) > lim;
+        }
+    return bad;
+}
+
 /* ---- the kernel table -------------------------------------------------- */
 static void k_gather(const ann *m, ann__ws *ws, const ann__batch_src *src, size_t start,
                      size_t count, const void **xp, const void **yp)
@@ -141,5 +193,5 @@ static void k_unscale_out(const ann *m, ann__ws *ws, size_t B)
 
 const ann__kernels ANN__KT(ANN__ENGINE_ISA) = {
     k_gather, k_forward, k_loss_sum, k_backward, k_update, k_backward_update,
-    k_store_output, k_jacobian, k_unscale_out,
+    k_store_output, k_jacobian, k_unscale_out, k_scan,
 };

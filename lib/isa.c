@@ -201,6 +201,11 @@ void ann__unscale_out(const ann *m, ann__ws *ws, size_t B)
         K()->unscale_out(m, ws, B);
 }
 
+int ann__scan(const ann__view *v, int f32_limit)
+{
+    return K()->scan(v, f32_limit);
+}
+
 double ann__param_get(const ann *m, size_t i)
 {
     return F32(m) ? (double)((const float *)m->params)[i] : ((const double *)m->params)[i];

@@ -65,37 +65,9 @@ ann_status ann__view_from(const ann *m, int mutating, const char *fn, const char
 ann_status ann__check_view(const ann *m, int mutating, const char *name, const ann__view *v)
 {
     int f32_model = m && m->s.precision == ANN_PRECISION_F32;
-    /* x * 0 is 0 for finite x and NaN otherwise: one vectorisable pass for
-     * the common, all-finite case; locate the culprit only on failure. */
-    double acc = 0, mx = 0;
-    if (v->dtype == ANN_DTYPE_F64 && v->cs == 1 && v->rs == (ptrdiff_t)v->cols) {
-        /* Eight independent accumulators so the pass vectorises. */
-        const double *A = v->data;
-        size_t n = v->rows * v->cols, n8 = n & ~(size_t)7, i = 0;
-        double a8[8] = {0}, m8[8] = {0};
-        for (; i < n8; i += 8)
-            for (size_t k = 0; k < 8; k++) {
-                double a = A[i + k], f = fabs(a);
-                a8[k] += a * 0.0;
-                m8[k] = f > m8[k] ? f : m8[k];
-            }
-        for (; i < n; i++) {
-            acc += A[i] * 0.0;
-            mx = fabs(A[i]) > mx ? fabs(A[i]) : mx;
-        }
-        for (size_t k = 0; k < 8; k++) {
-            acc += a8[k];
-            mx = m8[k] > mx ? m8[k] : mx;
-        }
-    } else {
-        for (size_t i = 0; i < v->rows; i++)
-            for (size_t j = 0; j < v->cols; j++) {
-                double x = ann__view_get(v, i, j);
-                acc += x * 0.0;
-                mx = fabs(x) > mx ? fabs(x) : mx;
-            }
-    }
-    if (acc == 0.0 && (!f32_model || mx <= FLT_MAX))
+    /* One vectorised pass for the common, all-finite case; locate the
+     * culprit only on failure. */
+    if (!ann__scan(v, f32_model))
         return ANN_OK;
     for (size_t i = 0; i < v->rows; i++)
         for (size_t j = 0; j < v->cols; j++) {

@@ -16,6 +16,7 @@
 
 #include "ann_internal.h"
 
+#include <float.h>
 #include <stdio.h>
 
 typedef struct {
@@ -219,6 +220,71 @@ static void test_inputs(void **state)
             }
 }
 
+/* The input scan (the fast pass of every finiteness check) against a
+ * plain reference, under each table: every position of a planted special
+ * value in rows of 1..19 columns, dense and strided double, float, and a
+ * column-strided view. */
+static int ref_bad(double x, int f32_limit)
+{
+    return !isfinite(x) || (f32_limit && fabs(x) > FLT_MAX);
+}
+
+static void scan_all(void)
+{
+    const double special[] = {NAN, -NAN, INFINITY, -INFINITY, 2.0 * FLT_MAX, -3.5e38,
+                              DBL_MAX, -DBL_MAX, (double)FLT_MAX, -(double)FLT_MAX,
+                              0x1.fffffe0000001p127, 4.9e-324, -0.0, 1.0};
+    double buf[2 * 3 * 19];
+    float fb[3 * 19];
+    for (size_t cols = 1; cols < 20; cols++)
+        for (size_t pos = 0; pos < 3 * cols; pos++)
+            for (size_t k = 0; k < sizeof special / sizeof *special; k++)
+                for (int lim = 0; lim < 2; lim++) {
+                    for (size_t i = 0; i < 2 * 3 * 19; i++)
+                        buf[i] = (double)i * 0.25 - 7;
+                    double x = special[k];
+                    int want = ref_bad(x, lim);
+                    /* dense 3 x cols */
+                    buf[pos] = x;
+                    ann__view d = {ANN_DTYPE_F64, 3, cols, (ptrdiff_t)cols, 1, buf};
+                    assert_int_equal(ann__scan(&d, lim), want);
+                    buf[pos] = 0;
+                    /* rows 2*cols apart; the gaps hold NaN and are not read */
+                    for (size_t i = 0; i < 2 * 3 * 19; i++)
+                        buf[i] = NAN;
+                    for (size_t r = 0; r < 3; r++)
+                        for (size_t j = 0; j < cols; j++)
+                            buf[r * 2 * cols + j] = 1.5;
+                    buf[(pos / cols) * 2 * cols + pos % cols] = x;
+                    ann__view st = {ANN_DTYPE_F64, 3, cols, (ptrdiff_t)(2 * cols), 1, buf};
+                    assert_int_equal(ann__scan(&st, lim), want);
+                    /* column stride 2 */
+                    ann__view cs = {ANN_DTYPE_F64, 3, cols / 2 ? cols / 2 : 1,
+                                    (ptrdiff_t)(2 * cols), 2, buf};
+                    size_t j = pos % cols;
+                    int hit = j % 2 == 0 && j / 2 < (cols / 2 ? cols / 2 : 1);
+                    assert_int_equal(ann__scan(&cs, lim), hit ? want : 0);
+                    /* float32 data (only values a float holds) */
+                    if (fabs(x) <= FLT_MAX || !isfinite(x)) {
+                        for (size_t i = 0; i < 3 * cols; i++)
+                            fb[i] = 0.5f;
+                        fb[pos] = (float)x;
+                        ann__view f = {ANN_DTYPE_F32, 3, cols, (ptrdiff_t)cols, 1, fb};
+                        assert_int_equal(ann__scan(&f, lim), !isfinite(x));
+                    }
+                }
+}
+
+static void test_scan(void **state)
+{
+    (void)state;
+    assert_int_equal(ann__isa_select(ANN__ISA_GENERIC), 0);
+    scan_all();
+    if (ann__isa_select(ANN__ISA_AVX2) == 0)
+        scan_all();
+    ann__isa_select(ANN__ISA_AUTO);
+}
+
 /* The selection itself: auto picks AVX2 when present, generic is always
  * there, unknown values are refused. */
 static void test_select(void **state)
@@ -241,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_activations),
         cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_inputs),
+        cmocka_unit_test(test_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
