@@ -261,6 +261,26 @@ void ann__unscale_out(const ann *m, ann__ws *ws, size_t B);
  * of Y; NULL on out of memory. */
 double *ann__tgt_fit(const ann *m, const struct ann__view *Y, const size_t *idx, size_t n);
 
+/* Products of at most this many multiply-adds (batch x units x fan-in)
+ * run as plain loops instead of BLAS calls (engine_tmpl.h says why). */
+#define ANN__DIRECT_MAX 4096
+/* Widths up to this take ann_predict's one-row path (stack buffers). */
+#define ANN__SMALL_W 256
+/* Every layer a direct product at one row and every width <= ANN__SMALL_W,
+ * no input transform or target scaler: ann__predict1 applies. */
+static inline int ann__small_net(const ann *m)
+{
+    if (m->max_width > ANN__SMALL_W || m->prep.mode || m->tgt)
+        return 0;
+    for (size_t l = 0; l < m->n_layers; l++)
+        if (m->units[l] * m->fan_in[l] > ANN__DIRECT_MAX)
+            return 0;
+    return 1;
+}
+/* One row through a small net (see ann__small_net): 0, or 1 if the row
+ * is not finite (nothing written). */
+int ann__predict1(const ann *m, const double *x, double *y);
+
 /* 0 if every element of v is finite (and, with f32_limit, within float's
  * range), else 1: the fast pass of ann__check_view. */
 int ann__scan(const ann__view *v, int f32_limit);
@@ -302,6 +322,7 @@ typedef struct ann__kernels {
     void (*jacobian)(const ann *, ann__ws *, const void *, size_t, void *);
     void (*unscale_out)(const ann *, ann__ws *, size_t);
     int (*scan)(const ann__view *, int);
+    int (*predict1)(const ann *, const double *, double *);
 } ann__kernels;
 extern const ann__kernels ann__kernels_generic;
 #if defined(ANN_HAVE_AVX2)

@@ -177,6 +177,11 @@ static void k_jacobian(const ann *m, ann__ws *ws, const void *x, size_t B, void 
         jacobian_d(m, ws, x, B, J);
 }
 
+static int k_predict1(const ann *m, const double *x, double *y)
+{
+    return F32(m) ? predict1_f(m, x, y) : predict1_d(m, x, y);
+}
+
 static void k_unscale_out(const ann *m, ann__ws *ws, size_t B)
 {
     if (F32(m))
@@ -193,5 +198,5 @@ static void k_unscale_out(const ann *m, ann__ws *ws, size_t B)
 
 const ann__kernels ANN__KT(ANN__ENGINE_ISA) = {
     k_gather, k_forward, k_loss_sum, k_backward, k_update, k_backward_update,
-    k_store_output, k_jacobian, k_unscale_out, k_scan,
+    k_store_output, k_jacobian, k_unscale_out, k_scan, k_predict1,
 };

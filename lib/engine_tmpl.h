@@ -9,9 +9,7 @@
  * (bench/, and a direct-vs-BLAS sweep of the shapes 1..128 x 1..64 x
  * 4..128): the loops win up to a few thousand multiply-adds, OpenBLAS
  * beyond (at 128 x 10 x 128 it is 1.3-3x faster than the best loop). */
-#ifndef ANN__DIRECT_MAX
-#define ANN__DIRECT_MAX 4096
-#endif
+/* (ANN__DIRECT_MAX: ann_internal.h) */
 
 /* x . w with eight partial sums, combined in a fixed order: vectorises
  * without reassociation (the compiler may not reorder one running sum),
@@ -398,6 +396,41 @@ static const T *SFX(forward)(const ann *m, ann__ws *ws, const T *x, size_t B)
         in = out;
     }
     return ws->a[m->n_layers - 1];
+}
+
+/* One row of doubles through a small network (ann__small_net: every
+ * product is a direct loop, every width <= ANN__SMALL_W) with its buffers
+ * on the stack: no work-buffer layout, no BLAS, no views.  The same loops
+ * as forward at B = 1, hence the same bits.  Returns 1, writing nothing,
+ * if the row holds a value that is not finite (or, for float, beyond its
+ * range); the caller then takes the general path for the message. */
+static int SFX(predict1)(const ann *m, const double *x, double *y)
+{
+    T in0[ANN__SMALL_W], buf[2][ANN__SMALL_W];
+    size_t n = m->n_inputs, L = m->n_layers;
+    uint64_t lim = sizeof(T) == sizeof(float) ? 0x47EFFFFFE0000000u : 0x7FEFFFFFFFFFFFFFu;
+    uint64_t bad = 0;
+    for (size_t j = 0; j < n; j++) {
+        uint64_t b;
+        memcpy(&b, x + j, sizeof b);
+        bad |= (b & 0x7FFFFFFFFFFFFFFFu) > lim;
+    }
+    if (bad)
+        return 1;
+    for (size_t j = 0; j < n; j++)
+        in0[j] = (T)x[j];
+    const T *params = m->params;
+    const T *in = in0;
+    T slope = (T)m->s.leaky_slope;
+    for (size_t l = 0; l < L; l++) {
+        T *out = buf[l & 1];
+        SFX(mm_xwt)(1, m->units[l], m->fan_in[l], in, params + m->w_off[l], out);
+        SFX(bias_act)(m->acts[l], slope, 1, m->units[l], params + m->b_off[l], out, NULL);
+        in = out;
+    }
+    for (size_t k = 0; k < m->units[L - 1]; k++)
+        y[k] = (double)in[k];
+    return 0;
 }
 
 static double SFX(loss_sum)(const ann *m, const ann__ws *ws, const T *y, size_t B)

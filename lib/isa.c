@@ -206,6 +206,11 @@ int ann__scan(const ann__view *v, int f32_limit)
     return K()->scan(v, f32_limit);
 }
 
+int ann__predict1(const ann *m, const double *x, double *y)
+{
+    return K()->predict1(m, x, y);
+}
+
 double ann__param_get(const ann *m, size_t i)
 {
     return F32(m) ? (double)((const float *)m->params)[i] : ((const double *)m->params)[i];

@@ -99,6 +99,16 @@ static ann_status run(const ann *m, const char *fn, const ann_matrix *Xm,
 
 ann_status ann_predict(const ann *model, const double *X, size_t n_rows, double *Y)
 {
+    /* One row through a small net: the latency path (no work buffers, no
+     * BLAS gate, no views); same bits as the general path.  A row that is
+     * not finite, or a busy handle, goes the general way for its error. */
+    if (model && X && Y && n_rows == 1 && ann__small_net(model) &&
+        ann__lock_const(model) == ANN_OK) {
+        int bad = ann__predict1(model, X, Y);
+        ann__unlock_const(model);
+        if (!bad)
+            return ANN_OK;
+    }
     ann_status st = ann__ptr_args(model, "ann_predict", X, Y, "Y", n_rows);
     if (st != ANN_OK)
         return st;
