@@ -203,6 +203,7 @@ typedef struct ann__batch_src {
     const int32_t *labels;    /* or NULL */
     const size_t *idx;        /* row indices, or NULL = consecutive rows */
     int scale_y;              /* training: targets through m->tgt */
+    int check_x;              /* gather checks the X rows (see ann__gather) */
 } ann__batch_src;
 
 /* Work buffers for batches of up to `cap` rows, allocated once. */
@@ -232,9 +233,12 @@ void ann__ws_free(ann__ws *ws);
 /* Rows [start, start+count) of src (through idx) as batch matrices in the
  * model's precision: *xp (count x n_inputs), *yp (count x n_outputs).
  * They point into ws, or straight into the caller's arrays when no
- * conversion or reordering is needed. */
-void ann__gather(const ann *m, ann__ws *ws, const ann__batch_src *src,
-                 size_t start, size_t count, const void **xp, const void **yp);
+ * conversion or reordering is needed.  With src->check_x, returns 1 if an
+ * X row holds a value that is not finite (or, for float models, beyond
+ * float's range) - checked on the same pass as the copy - and the batch
+ * must not be used; otherwise 0. */
+int ann__gather(const ann *m, ann__ws *ws, const ann__batch_src *src,
+                size_t start, size_t count, const void **xp, const void **yp);
 /* Forward B rows of x.  Returns the output matrix (B x n_out, in ws). */
 const void *ann__forward(const ann *m, ann__ws *ws, const void *x, size_t B);
 /* Sum over the B rows of the per-row loss against y (after forward). */
@@ -311,8 +315,8 @@ ann_status ann__lm_epoch(ann *m, ann__lm *lm, const ann__batch_src *src, size_t 
 /* The precision-dispatching engine entry points of one build of engine.c;
  * the ann__ functions above call through the table isa.c chose. */
 typedef struct ann__kernels {
-    void (*gather)(const ann *, ann__ws *, const ann__batch_src *, size_t, size_t,
-                   const void **, const void **);
+    int (*gather)(const ann *, ann__ws *, const ann__batch_src *, size_t, size_t,
+                  const void **, const void **);
     const void *(*forward)(const ann *, ann__ws *, const void *, size_t);
     double (*loss_sum)(const ann *, const ann__ws *, const void *, size_t);
     void (*backward)(const ann *, ann__ws *, const void *, const void *, size_t);

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int k_scan(const ann__view *v, int f32_limit);
+
 #define T double
 #define SFX(n) n##_d
 #define GEMM ann__dgemm
@@ -120,13 +122,11 @@ static int k_scan(const ann__view *v, int f32_limit)
 }
 
 /* ---- the kernel table -------------------------------------------------- */
-static void k_gather(const ann *m, ann__ws *ws, const ann__batch_src *src, size_t start,
-                     size_t count, const void **xp, const void **yp)
+static int k_gather(const ann *m, ann__ws *ws, const ann__batch_src *src, size_t start,
+                    size_t count, const void **xp, const void **yp)
 {
-    if (F32(m))
-        gather_f(m, ws, src, start, count, xp, yp);
-    else
-        gather_d(m, ws, src, start, count, xp, yp);
+    return F32(m) ? gather_f(m, ws, src, start, count, xp, yp)
+                  : gather_d(m, ws, src, start, count, xp, yp);
 }
 
 static const void *k_forward(const ann *m, ann__ws *ws, const void *x, size_t B)

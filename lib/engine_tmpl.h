@@ -267,24 +267,52 @@ static void SFX(mul_deriv)(ann_activation act, T slope, size_t n,
     }
 }
 
-/* Copy `cols` elements of one view row into a T row. */
-static inline void SFX(load_row)(const ann__view *v, size_t row, T *restrict dst)
+/* Copy `cols` elements of one view row into a T row.  With chk, first
+ * check the row (non-zero if an element is not finite or, for float, beyond
+ * its range; nothing is converted then): the row is then in L1 for the
+ * copy, so the check costs no second trip to memory.  A separate loop
+ * before a branch, not a select inside the copy: the optimizer may
+ * speculate arithmetic past a select (no-trapping-math), and converting
+ * an out-of-range value would raise an FP exception. */
+static inline int SFX(load_row)(const ann__view *v, size_t row, T *restrict dst, int chk)
 {
     size_t n = v->cols;
     ptrdiff_t cs = v->cs;
+    uint64_t lim = sizeof(T) == sizeof(float) ? 0x47EFFFFFE0000000u : 0x7FEFFFFFFFFFFFFFu;
     if (v->dtype == ANN_DTYPE_F64) {
         const double *p = (const double *)v->data + (ptrdiff_t)row * v->rs;
+        if (chk) {
+            uint64_t acc = 0;
+            for (size_t j = 0; j < n; j++) {
+                uint64_t b;
+                memcpy(&b, p + (ptrdiff_t)j * cs, sizeof b);
+                acc |= (b & 0x7FFFFFFFFFFFFFFFu) > lim;
+            }
+            if (acc)
+                return 1;
+        }
         if (cs == 1)
             for (size_t j = 0; j < n; j++) dst[j] = (T)p[j];
         else
             for (size_t j = 0; j < n; j++) dst[j] = (T)p[(ptrdiff_t)j * cs];
     } else {
         const float *p = (const float *)v->data + (ptrdiff_t)row * v->rs;
+        if (chk) {
+            uint32_t acc = 0;
+            for (size_t j = 0; j < n; j++) {
+                uint32_t b;
+                memcpy(&b, p + (ptrdiff_t)j * cs, sizeof b);
+                acc |= (b & 0x7FFFFFFFu) > 0x7F7FFFFFu;
+            }
+            if (acc)
+                return 1;
+        }
         if (cs == 1)
             for (size_t j = 0; j < n; j++) dst[j] = (T)p[j];
         else
             for (size_t j = 0; j < n; j++) dst[j] = (T)p[(ptrdiff_t)j * cs];
     }
+    return 0;
 }
 
 /* A view that is already a row-major matrix of T: used in place. */
@@ -326,9 +354,9 @@ static const T *SFX(prep_apply)(const ann *m, ann__ws *ws, T *restrict x, size_t
     return xt;
 }
 
-static void SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
-                        size_t start, size_t count, const void **xp,
-                        const void **yp)
+static int SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
+                       size_t start, size_t count, const void **xp,
+                       const void **yp)
 {
     size_t n_out = m->units[m->n_layers - 1];
     T *x = ws->x, *y = ws->y;
@@ -339,12 +367,19 @@ static void SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
     *xp = direct_x ? (const void *)((const T *)src->X->data + start * src->X->cols)
                    : (const void *)x;
     *yp = direct_y ? (const void *)((const T *)src->Y->data + start * n_out) : (const void *)y;
+    if (direct_x && src->check_x) {
+        ann__view rows = *src->X;
+        rows.rows = count;
+        rows.data = (const T *)src->X->data + start * src->X->cols;
+        if (k_scan(&rows, sizeof(T) == sizeof(float)))
+            return 1;
+    }
     for (size_t r = 0; r < count; r++) {
         size_t row = src->idx ? src->idx[start + r] : start + r;
-        if (!direct_x)
-            SFX(load_row)(src->X, row, x + r * src->X->cols);
+        if (!direct_x && SFX(load_row)(src->X, row, x + r * src->X->cols, src->check_x))
+            return 1; /* nothing more is computed on bad rows */
         if (src->Y && !direct_y)
-            SFX(load_row)(src->Y, row, y + r * n_out);
+            SFX(load_row)(src->Y, row, y + r * n_out, 0);
         if (src->labels) {
             int32_t lab = src->labels[row];
             if (n_out == 1) {
@@ -361,7 +396,7 @@ static void SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
         if (direct_y) {
             for (size_t r = 0; r < count; r++)
                 SFX(load_row)(src->Y, (src->idx ? src->idx[start + r] : start + r),
-                              y + r * n_out);
+                              y + r * n_out, 0);
             *yp = y;
         }
         for (size_t r = 0; r < count; r++)
@@ -370,6 +405,7 @@ static void SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
     }
     if (m->prep.mode)
         *xp = SFX(prep_apply)(m, ws, x, count);
+    return 0;
 }
 
 static void SFX(unscale_out)(const ann *m, ann__ws *ws, size_t B)
@@ -486,10 +522,12 @@ static void SFX(update_begin)(ann *m, double lr_d, SFX(upd) *u)
         u->b1 = (T)m->s.beta1;
         u->b2 = (T)m->s.beta2;
         u->eps = (T)m->s.epsilon;
-        T bc1 = (T)(1.0 - pow(m->s.beta1, t));
-        T bc2 = (T)(1.0 - pow(m->s.beta2, t));
-        u->step = u->lr / bc1;
-        u->isb2 = (T)1 / SQRT(bc2);
+        /* In double, then rounded: more exact for float, and two double
+         * lanes fill an SSE register - clang pairs these divisions, and
+         * with float it padded the vector with 0/0 (a spurious FE_INVALID
+         * under trapping). */
+        u->step = (T)(lr_d / (1.0 - pow(m->s.beta1, t)));
+        u->isb2 = (T)(1.0 / sqrt(1.0 - pow(m->s.beta2, t)));
         u->c1 = (T)1 - u->b1;
         u->c2 = (T)1 - u->b2;
     }

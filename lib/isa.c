@@ -152,10 +152,10 @@ void ann__ws_free(ann__ws *ws)
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
-void ann__gather(const ann *m, ann__ws *ws, const ann__batch_src *src,
-                 size_t start, size_t count, const void **xp, const void **yp)
+int ann__gather(const ann *m, ann__ws *ws, const ann__batch_src *src,
+                size_t start, size_t count, const void **xp, const void **yp)
 {
-    K()->gather(m, ws, src, start, count, xp, yp);
+    return K()->gather(m, ws, src, start, count, xp, yp);
 }
 
 const void *ann__forward(const ann *m, ann__ws *ws, const void *x, size_t B)

@@ -31,7 +31,12 @@ static ann_status run(const ann *m, const char *fn, const ann_matrix *Xm,
     ann_status st = ann__view_from(m, 0, fn, "X", Xm, 0, n_in, 0, &X);
     if (st == ANN_OK && kind != OUT_LABELS)
         st = ann__view_from(m, 0, fn, "Y", Ym, X.rows, n_out, kind == OUT_VALUES, &Y);
-    if (st == ANN_OK)
+    /* Up to one chunk, X is checked while gather copies it (one pass over
+     * the caller's data instead of two; nothing is written before the
+     * check).  Larger inputs are checked first, so that a bad row late in
+     * X leaves Y untouched too. */
+    int fused = X.rows <= CHUNK;
+    if (st == ANN_OK && !fused)
         st = ann__check_view(m, 0, "X", &X);
     if (st == ANN_OK && kind == OUT_LOSS) {
         st = ann__check_view(m, 0, "Y", &Y);
@@ -59,13 +64,18 @@ static ann_status run(const ann *m, const char *fn, const ann_matrix *Xm,
         return ann__fail(m, 0, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     }
     ann__view T = ann__dense(tmp, cap, n_out);
-    ann__batch_src src = {&X, kind == OUT_LOSS ? &Y : NULL, NULL, NULL, 0};
+    ann__batch_src src = {&X, kind == OUT_LOSS ? &Y : NULL, NULL, NULL, 0, fused};
     double total = 0;
     ann__blas_enter();
     for (size_t s = 0; s < n_rows; s += cap) {
         size_t B = n_rows - s < cap ? n_rows - s : cap;
         const void *x, *y;
-        ann__gather(m, &ws, &src, s, B, &x, &y);
+        if (ann__gather(m, &ws, &src, s, B, &x, &y)) {
+            /* locate the culprit for the message */
+            st = ann__check_view(m, 0, "X", &X);
+            if (st != ANN_OK)
+                break;
+        }
         const void *out = ann__forward(m, &ws, x, B);
         ann__unscale_out(m, &ws, B); /* targets back in their units */
         if (kind == OUT_VALUES) {
@@ -92,6 +102,8 @@ static ann_status run(const ann *m, const char *fn, const ann_matrix *Xm,
     free(tmp);
     ann__ws_free(&ws);
     ann__unlock_const(m);
+    if (st != ANN_OK)
+        return st;
     if (kind == OUT_LOSS)
         *loss = total / (double)n_rows;
     return ANN_OK;

@@ -7,11 +7,19 @@
  *  - FP traps: with feenableexcept(FE_INVALID | FE_DIVBYZERO | FE_OVERFLOW)
  *    fit, train_batch, evaluate and predict on finite data in the
  *    documented range raise no SIGFPE (every activation and loss, both
- *    precisions, every optimizer, OpenBLAS included). */
+ *    precisions, every optimizer, OpenBLAS included);
+ *  - bad inputs to the predict family (NaN, +-Inf, and for float32 models
+ *    values beyond float's range) at the first, a middle and the last
+ *    element, in every input layout, for one row (the small-net path), one
+ *    chunk (checked during the copy) and several chunks (checked first):
+ *    ANN_ERR_NON_FINITE naming the row and column, the output untouched,
+ *    and no SIGFPE with the traps above enabled (a bad value is never
+ *    converted or computed on). */
 #define _GNU_SOURCE
 #include "common.h"
 
 #include <fcntl.h>
+#include <float.h>
 #include <fenv.h>
 #include <signal.h>
 #include <stdio.h>
@@ -243,12 +251,109 @@ static void test_fp_traps(void **state)
     printf("# %d configurations trained and predicted with FP traps on\n", runs);
 }
 
+/* One bad-input prediction; returns after checking status, message and
+ * that out[] kept its sentinel. */
+static void check_bad(ann *m, int prec, size_t width, size_t rows, int layout, double bad,
+                      size_t br, size_t bc, double *Xb, float *Xf, double *out, size_t n_out)
+{
+    /* does this value count as bad for this model? */
+    int expect_bad = !isfinite(bad) || (prec == 1 && fabs(bad) > FLT_MAX);
+    if (layout >= 2 && isfinite(bad) && fabs(bad) > FLT_MAX)
+        return; /* a float array cannot hold it */
+    size_t n = rows * N_IN;
+    for (size_t i = 0; i < rows * N_IN * 2; i++) {
+        Xb[i] = 0.25;
+        Xf[i] = 0.25f;
+    }
+    for (size_t i = 0; i < rows * n_out; i++)
+        out[i] = -12345.0;
+    ann_matrix xv, yv = {ANN_DTYPE_F64, rows, n_out, (ptrdiff_t)n_out, 1, out};
+    ann_status st;
+    switch (layout) {
+    case 0: /* the pointer API, dense double */
+        Xb[br * N_IN + bc] = bad;
+        st = ann_predict(m, Xb, rows, out);
+        break;
+    case 1: /* double view, rows 2*N_IN apart */
+        Xb[br * 2 * N_IN + bc] = bad;
+        xv = (ann_matrix){ANN_DTYPE_F64, rows, N_IN, 2 * N_IN, 1, Xb};
+        st = ann_predict_view(m, &xv, &yv);
+        break;
+    case 2: /* dense float view (in place for a float32 model) */
+        Xf[br * N_IN + bc] = (float)bad;
+        xv = (ann_matrix){ANN_DTYPE_F32, rows, N_IN, N_IN, 1, Xf};
+        st = ann_predict_view(m, &xv, &yv);
+        break;
+    default: /* column-major float */
+        Xf[bc * rows + br] = (float)bad;
+        xv = (ann_matrix){ANN_DTYPE_F32, rows, N_IN, 1, (ptrdiff_t)rows, Xf};
+        st = ann_predict_view(m, &xv, &yv);
+        break;
+    }
+    (void)n;
+    if (!expect_bad) {
+        if (st != ANN_OK)
+            fail_msg("value %g refused: %s", bad, ann_errmsg(m));
+        return;
+    }
+    char want[64];
+    snprintf(want, sizeof want, "X[%zu][%zu]", br, bc);
+    if (st != ANN_ERR_NON_FINITE || !strstr(ann_errmsg(m), want))
+        fail_msg("prec %d width %zu rows %zu layout %d value %g at [%zu][%zu]: %s (%s)", prec,
+                 width, rows, layout, bad, br, bc, ann_status_str(st), ann_errmsg(m));
+    for (size_t i = 0; i < rows * n_out; i++)
+        if (out[i] != -12345.0)
+            fail_msg("output written on failure (layout %d, rows %zu)", layout, rows);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    const double bads[] = {NAN, INFINITY, -INFINITY, 1e300, -3.5e38, 3.4e38};
+    const size_t widths[] = {8, 300}, row_counts[] = {1, 5, 1500};
+    size_t maxr = 1500;
+    double *Xb = malloc(maxr * N_IN * 2 * sizeof *Xb), *out = malloc(maxr * 3 * sizeof *out);
+    float *Xf = malloc(maxr * N_IN * 2 * sizeof *Xf);
+    assert_non_null(Xb);
+    assert_non_null(Xf);
+    assert_non_null(out);
+    size_t calls = 0;
+    feclearexcept(FE_ALL_EXCEPT);
+    for (int prec = 0; prec <= 1; prec++)
+        for (size_t w = 0; w < 2; w++) {
+            size_t u[] = {widths[w], 3};
+            ann_activation a[] = {ANN_ACT_TANH, ANN_ACT_SOFTMAX};
+            ann *m = NULL;
+            ASSERT_OK(ann_create(&m, N_IN, 2, u, a));
+            ASSERT_OK(ann_set_param(m, ANN_PARAM_PRECISION, prec));
+            for (size_t rc = 0; rc < 3; rc++)
+                for (int layout = 0; layout < 4; layout++)
+                    for (size_t b = 0; b < sizeof bads / sizeof *bads; b++)
+                        for (int where = 0; where < 3; where++) {
+                            size_t rows = row_counts[rc];
+                            size_t br = where == 0 ? 0 : where == 1 ? rows / 2 : rows - 1;
+                            size_t bc = where == 0 ? 0 : where == 1 ? 2 : N_IN - 1;
+                            feenableexcept(FE_INVALID | FE_DIVBYZERO | FE_OVERFLOW);
+                            check_bad(m, prec, widths[w], rows, layout, bads[b], br, bc, Xb,
+                                      Xf, out, 3);
+                            fedisableexcept(FE_ALL_EXCEPT);
+                            calls++;
+                        }
+            ann_destroy(m);
+        }
+    printf("# %zu bad-input predictions refused cleanly\n", calls);
+    free(Xb);
+    free(Xf);
+    free(out);
+}
+
 int main(void)
 {
     make_data();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_silence),
         cmocka_unit_test(test_fp_traps),
+        cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
