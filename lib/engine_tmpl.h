@@ -30,19 +30,25 @@ static inline T SFX(dot)(const T *restrict x, const T *restrict w, size_t n)
     return t;
 }
 
-/* Z (B x u) = X (B x fan) * W^T,  W is u x fan. */
+/* Z (B x u) = X (B x fan) * W^T + b (each row),  W is u x fan.  For the
+ * BLAS paths Z starts as the bias rows and the product is accumulated onto
+ * it (beta = 1): OpenBLAS then skips its own pass zeroing Z, and no
+ * separate pass adds the bias. */
 static void SFX(mm_xwt)(size_t B, size_t u, size_t fan, const T *restrict X,
-                        const T *restrict W, T *restrict Z)
+                        const T *restrict W, const T *restrict b, T *restrict Z)
 {
     if (B * u * fan <= ANN__DIRECT_MAX) {
         for (size_t r = 0; r < B; r++)
             for (size_t j = 0; j < u; j++)
-                Z[r * u + j] = SFX(dot)(X + r * fan, W + j * fan, fan);
-    } else if (B == 1) {
-        GEMV(0, u, fan, 1, W, fan, X, 0, Z);
-    } else {
-        GEMM(0, 1, B, u, fan, 1, X, fan, W, fan, 0, Z, u);
+                Z[r * u + j] = SFX(dot)(X + r * fan, W + j * fan, fan) + b[j];
+        return;
     }
+    for (size_t r = 0; r < B; r++)
+        memcpy(Z + r * u, b, u * sizeof(T));
+    if (B == 1)
+        GEMV(0, u, fan, 1, W, fan, X, 1, Z);
+    else
+        GEMM(0, 1, B, u, fan, 1, X, fan, W, fan, 1, Z, u);
 }
 
 /* dW (u x fan) = D^T (u x B) * A (B x fan). */
@@ -172,16 +178,13 @@ static inline T SFX(tanh_v)(T v)
     return COPYSIGN(em / (em + (T)2), v);
 }
 
-/* Add the bias and apply the activation to a B x u block in place; when zc
- * is non-NULL also keep the pre-activation values there (the output layer
- * needs them for a stable cross-entropy). */
-static void SFX(bias_act)(ann_activation act, T slope, size_t B, size_t u,
-                          const T *restrict b, T *restrict Z, T *restrict zc)
+/* Apply the activation to a B x u block in place; when zc is non-NULL
+ * also keep the pre-activation values there (the output layer needs them
+ * for a stable cross-entropy). */
+static void SFX(act)(ann_activation act, T slope, size_t B, size_t u, T *restrict Z,
+                     T *restrict zc)
 {
     size_t n = B * u;
-    for (size_t r = 0; r < B; r++)
-        for (size_t j = 0; j < u; j++)
-            Z[r * u + j] += b[j];
     if (zc)
         memcpy(zc, Z, n * sizeof(T));
     switch (act) {
@@ -426,9 +429,9 @@ static const T *SFX(forward)(const ann *m, ann__ws *ws, const T *x, size_t B)
     for (size_t l = 0; l < m->n_layers; l++) {
         size_t u = m->units[l], fan = m->fan_in[l];
         T *out = ws->a[l];
-        SFX(mm_xwt)(B, u, fan, in, params + m->w_off[l], out);
-        SFX(bias_act)(m->acts[l], slope, B, u, params + m->b_off[l], out,
-                      l + 1 == m->n_layers ? (T *)ws->z_out : NULL);
+        SFX(mm_xwt)(B, u, fan, in, params + m->w_off[l], params + m->b_off[l], out);
+        SFX(act)(m->acts[l], slope, B, u, out,
+                 l + 1 == m->n_layers ? (T *)ws->z_out : NULL);
         in = out;
     }
     return ws->a[m->n_layers - 1];
@@ -460,8 +463,9 @@ static int SFX(predict1)(const ann *m, const double *x, double *y)
     T slope = (T)m->s.leaky_slope;
     for (size_t l = 0; l < L; l++) {
         T *out = buf[l & 1];
-        SFX(mm_xwt)(1, m->units[l], m->fan_in[l], in, params + m->w_off[l], out);
-        SFX(bias_act)(m->acts[l], slope, 1, m->units[l], params + m->b_off[l], out, NULL);
+        SFX(mm_xwt)(1, m->units[l], m->fan_in[l], in, params + m->w_off[l],
+                    params + m->b_off[l], out);
+        SFX(act)(m->acts[l], slope, 1, m->units[l], out, NULL);
         in = out;
     }
     for (size_t k = 0; k < m->units[L - 1]; k++)
