@@ -225,6 +225,12 @@ typedef struct ann__ws {
      * elements before ann__backward/ann__update. */
     double grad_scale;
     int skip_l2;
+    /* ws->grad holds zeros (set by ann__ws_init for training and by the
+     * fused update, which clears the gradient as it consumes it): the
+     * weight-gradient GEMM then accumulates (beta = 1) instead of having
+     * OpenBLAS zero its output first.  Clear it when pointing grad at
+     * another buffer. */
+    int grad_zero;
 } ann__ws;
 
 int ann__ws_init(ann__ws *ws, const ann *model, size_t cap, int training);

@@ -51,9 +51,12 @@ static void SFX(mm_xwt)(size_t B, size_t u, size_t fan, const T *restrict X,
         GEMM(0, 1, B, u, fan, 1, X, fan, W, fan, 1, Z, u);
 }
 
-/* dW (u x fan) = D^T (u x B) * A (B x fan). */
+/* dW (u x fan) = D^T (u x B) * A (B x fan).  With beta = 1 the product
+ * is accumulated onto dW, which the caller guarantees holds zeros (the
+ * fused update clears the gradient as it consumes it): OpenBLAS then
+ * skips its own zeroing pass, and the result is the same. */
 static void SFX(mm_dta)(size_t B, size_t u, size_t fan, const T *restrict D,
-                        const T *restrict A, T *restrict dW)
+                        const T *restrict A, T beta, T *restrict dW)
 {
     if (B == 1 || u * fan <= ANN__DIRECT_MAX) {
         /* An outer product per row: a GER without BLAS's call overhead. */
@@ -73,7 +76,7 @@ static void SFX(mm_dta)(size_t B, size_t u, size_t fan, const T *restrict D,
             }
         }
     } else {
-        GEMM(1, 0, u, fan, B, 1, D, u, A, fan, 0, dW, fan);
+        GEMM(1, 0, u, fan, B, 1, D, u, A, fan, beta, dW, fan);
     }
 }
 
@@ -542,7 +545,7 @@ static void SFX(update_begin)(ann *m, double lr_d, SFX(upd) *u)
  * without the sign: integer ORs may be reordered, so the check vectorises
  * with the update itself (a floating-point running sum is a serial chain
  * the compiler may not reorder, and kept the whole update scalar). */
-#define ANN__UPDATE_LOOP(BODY, CHK)                                          \
+#define ANN__UPDATE_LOOP1(BODY, CHK)                                         \
     do {                                                                     \
         for (size_t i = 0; i < n; i++) {                                     \
             BODY;                                                            \
@@ -552,12 +555,21 @@ static void SFX(update_begin)(ann *m, double lr_d, SFX(upd) *u)
             bad |= b_;                                                       \
         }                                                                    \
     } while (0)
+/* zero_g: clear each gradient element once used (on the line just read),
+ * for the next step's accumulating GEMM. */
+#define ANN__UPDATE_LOOP(BODY, CHK)                                          \
+    do {                                                                     \
+        if (zero_g)                                                          \
+            ANN__UPDATE_LOOP1((BODY, g[i] = 0), CHK);                        \
+        else                                                                 \
+            ANN__UPDATE_LOOP1(BODY, CHK);                                    \
+    } while (0)
 
 /* Apply the step to parameters [lo, lo + n) from their gradient g (indexed
  * from lo).  Returns 0, or -1 if a new value is non-finite.  Element-wise:
  * any split of [0, n_params) into ranges gives the same bits. */
 static int SFX(update_range)(ann *m, const SFX(upd) *u, size_t lo, size_t n,
-                             const T *restrict g)
+                             T *restrict g, int zero_g)
 {
     T *restrict w = (T *)m->params + lo;
     T lr = u->lr;
@@ -595,7 +607,7 @@ static int SFX(update)(ann *m, const ann__ws *ws, double lr_d)
 {
     SFX(upd) u;
     SFX(update_begin)(m, lr_d, &u);
-    return SFX(update_range)(m, &u, 0, m->n_params, ws->grad);
+    return SFX(update_range)(m, &u, 0, m->n_params, ws->grad, 0);
 }
 /* The gradient of the mean loss into ws->grad; with u non-NULL, also each
  * layer's optimizer step as soon as its gradient is complete (and its
@@ -606,6 +618,7 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
                              const SFX(upd) *upd)
 {
     int bad = 0;
+    T gbeta = ws->grad_zero ? (T)1 : (T)0;
     size_t L = m->n_layers, n_out = m->units[L - 1];
     const T *params = m->params;
     T *grad = ws->grad;
@@ -656,7 +669,7 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
         const T *W = params + m->w_off[l];
         T *dW = grad + m->w_off[l];
         T *db = grad + m->b_off[l];
-        SFX(mm_dta)(B, u, fan, D, prev, dW);
+        SFX(mm_dta)(B, u, fan, D, prev, gbeta, dW);
         for (size_t j = 0; j < u; j++)
             db[j] = D[j];
         for (size_t r = 1; r < B; r++)
@@ -675,8 +688,10 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
         }
         /* W and b of a layer are adjacent in the parameter block. */
         if (upd)
-            bad |= SFX(update_range)(m, upd, m->w_off[l], u * fan + u, dW);
+            bad |= SFX(update_range)(m, upd, m->w_off[l], u * fan + u, dW, 1);
     }
+    /* The fused update left zeros behind; otherwise the gradient stays. */
+    ws->grad_zero = upd != NULL;
     return bad;
 }
 
@@ -696,6 +711,7 @@ static int SFX(backward_update)(ann *m, ann__ws *ws, const T *x, const T *y, siz
 }
 
 #undef ANN__UPDATE_LOOP
+#undef ANN__UPDATE_LOOP1
 
 static void SFX(store_output)(const ann *m, const void *out, size_t B,
                               const ann__view *Y, size_t start)

@@ -136,6 +136,8 @@ int ann__ws_init_buf(ann__ws *ws, const ann *m, size_t cap, int training, void *
         ws->d0 = blk + o_d;
         ws->d1 = blk + o_d + dsz;
         ws->grad = blk + o_d + 2 * dsz;
+        memset(ws->grad, 0, m->n_params * es);
+        ws->grad_zero = 1;
     }
     return 0;
 }

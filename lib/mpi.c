@@ -236,6 +236,7 @@ static ann_status fit_mpi(ann *m, MPI_Comm comm, const char *fn, const double *X
 
     /* The step's reduction buffer is the gradient itself plus one slot. */
     ws.grad = gbuf;
+    ws.grad_zero = 0;
     ws.skip_l2 = 1;
 
     double best_loss = INFINITY, train_loss = NAN, val_loss = NAN;
