@@ -18,7 +18,12 @@ static inline T SFX(dot)(const T *restrict x, const T *restrict w, size_t n)
 {
     T t = 0;
     size_t n8 = n & ~(size_t)7;
-    if (n8) {
+    if (!n8) { /* the same sums as the tail below, without the setup */
+        for (size_t k = 0; k < n; k++)
+            t += x[k] * w[k];
+        return t;
+    }
+    {
         T s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         for (size_t k = 0; k < n8; k += 8)
             for (size_t q = 0; q < 8; q++)
