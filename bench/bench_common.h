@@ -19,6 +19,13 @@ static inline double bench_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* BENCH_SEED in the environment (default 1): run.sh gives repeat r seed r. */
+static inline unsigned bench_env_seed(void)
+{
+    const char *e = getenv("BENCH_SEED");
+    return e ? (unsigned)atol(e) : 1u;
+}
+
 static inline int bench_cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

@@ -62,7 +62,7 @@ static int cmd_fmnist(int argc, char **argv)
     fann_set_activation_steepness_output(ann, 1.0);
     fann_set_training_algorithm(ann, FANN_TRAIN_INCREMENTAL);
     fann_set_learning_rate(ann, 0.01f);
-    srand(1);
+    srand(bench_env_seed());
     fann_randomize_weights(ann, -0.05f, 0.05f);
     double t0 = bench_now();
     for (size_t e = 0; e < epochs; e++) {
@@ -120,7 +120,7 @@ static int cmd_tiny(int argc, char **argv)
     fann_set_activation_steepness_output(ann, 1.0);
     fann_set_training_algorithm(ann, FANN_TRAIN_INCREMENTAL);
     fann_set_learning_rate(ann, 0.01f);
-    srand(1);
+    srand(bench_env_seed());
     fann_randomize_weights(ann, -0.5f, 0.5f);
     double t0 = bench_now();
     for (size_t e = 0; e < epochs; e++) {

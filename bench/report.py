@@ -103,15 +103,43 @@ for prec, thr, opt in configs:
         P(f"| | | | {impl} | {fmt(summ(p_sps.values()))} | {fmt(summ([r['acc'] for r in pr]), 4)} | | "
           f"{fmt(rp)} | |")
         chart.append((f"train {prec} {thr}t {opt} ÷ {impl}", rp))
-        dacc = summ([abs(a['acc'] - b['acc']) for a in lib for b in pr if a['rep'] == b['rep']])
-        checks.append((f"accuracy {prec} {thr}t {opt}: |libann − {impl}| ≤ 0.5 points",
-                       fmt(dacc and tuple(100 * x for x in dacc)) + " points",
-                       dacc is not None and dacc[0] <= 0.005))
 fa = sel(work="fmnist", impl="fann")
 if fa:
     P(f"| f32 | 1 | per-sample SGD | FANN (tanh/sigmoid) | {fmt(summ([r['train_sps'] for r in fa]))} | "
       f"{fmt(summ([r['acc'] for r in fa]), 4)} | | | |")
 P("")
+
+# ---- accuracy over seeds -----------------------------------------------------
+# Repeat r ran seed r; run.sh's extra seeds (work fmnist-acc) add accuracy-only
+# runs.  Peers are compared with libann initialised the same way: PyTorch's
+# nn.Linear default is U(±1/sqrt(fan_in)) for weights and biases, libann's
+# default (ANN_INIT_SMALL_UNIFORM); scikit-learn's is Glorot's uniform,
+# libann's ANN_INIT_XAVIER ("libann-xavier").
+acc_rows = [r for r in rows if r.get("work") in ("fmnist", "fmnist-acc") and str(r.get("threads")) == "1"]
+acc_cfg = sorted({(r["prec"], r["opt"]) for r in acc_rows if r["impl"] == "libann-xavier"},
+                 key=lambda c: (c[0], ["sgd", "momentum", "adam"].index(c[1])))
+if acc_cfg:
+    P("### Test accuracy over seeds (1 thread; seed s = the same seed for every implementation)")
+    P("")
+    P("| prec | optimizer | libann (PyTorch's init) | pytorch | libann-xavier (Glorot, as scikit-learn) | sklearn | seeds |")
+    P("|---|---|---|---|---|---|---|")
+
+    def accs(impl, prec, opt):
+        return [r["acc"] for r in acc_rows if r["impl"] == impl and r["prec"] == prec and r["opt"] == opt]
+    for prec, opt in acc_cfg:
+        a = {i: accs(i, prec, opt) for i in ("libann", "pytorch", "libann-xavier", "sklearn")}
+        P(f"| {prec} | {opt} | " + " | ".join(fmt(summ(a[i]), 4) for i in
+                                              ("libann", "pytorch", "libann-xavier", "sklearn"))
+          + f" | {min(len(v) for v in a.values())} |")
+        for lib_i, peer in (("libann", "pytorch"), ("libann-xavier", "sklearn")):
+            if a[lib_i] and a[peer]:
+                d = 100 * (statistics.median(a[lib_i]) - statistics.median(a[peer]))
+                checks.append((f"accuracy {prec} 1t {opt}: median over seeds, {lib_i} − {peer} ≥ −0.5 points "
+                               "(same initialisation)", f"{d:+.2f} points", d >= -0.5))
+    P("")
+    P("Single-seed accuracies move by about 2 points between seeds for every implementation "
+      "(2 epochs), so the comparison is between medians over seeds.")
+    P("")
 
 # optimizer overhead
 P("### Optimizer cost (per-epoch time ÷ plain SGD's, same repeat)")
