@@ -3,6 +3,13 @@
  *
  *   bench_fann_X fmnist DATADIR EPOCHS [TRAIN_ROWS]
  *   bench_fann_X tiny OUTDIR EPOCHS
+ *   bench_fann_X tiny-pair OUTDIR EPOCHS
+ *
+ * tiny-pair runs libann (same precision, linked in) and FANN in one
+ * process, alternating: 7 fits each and 9 blocks of one-row predictions
+ * each, one after the other, so every ratio compares two measurements
+ * taken moments apart (the tiny workloads last milliseconds, and this
+ * machine's speed moves by 2x between processes).
  *
  * FANN has no ReLU, softmax or mini-batches in 2.2: Fashion-MNIST uses
  * symmetric-sigmoid (tanh) hidden layers and sigmoid outputs trained per
@@ -17,6 +24,8 @@
 #endif
 
 #include "bench_common.h"
+
+#include <ann.h>
 
 static struct fann_train_data *make_data(size_t n, size_t ni, size_t no)
 {
@@ -97,6 +106,21 @@ static int cmd_fmnist(int argc, char **argv)
     return 0;
 }
 
+/* The tiny net, seeded: weights and (through rand) the shuffles. */
+static struct fann *tiny_net(void)
+{
+    struct fann *ann = fann_create_standard(3, 4, 8, 1);
+    fann_set_activation_function_hidden(ann, FANN_SIGMOID_SYMMETRIC);
+    fann_set_activation_function_output(ann, FANN_LINEAR);
+    fann_set_activation_steepness_hidden(ann, 1.0);
+    fann_set_activation_steepness_output(ann, 1.0);
+    fann_set_training_algorithm(ann, FANN_TRAIN_INCREMENTAL);
+    fann_set_learning_rate(ann, 0.01f);
+    srand(bench_env_seed());
+    fann_randomize_weights(ann, -0.5f, 0.5f);
+    return ann;
+}
+
 static int cmd_tiny(int argc, char **argv)
 {
     if (argc < 4)
@@ -113,21 +137,25 @@ static int cmd_tiny(int argc, char **argv)
             d->input[i][j] = (fann_type)tr[5 * i + j];
         d->output[i][0] = (fann_type)tr[5 * i + 4];
     }
-    struct fann *ann = fann_create_standard(3, 4, 8, 1);
-    fann_set_activation_function_hidden(ann, FANN_SIGMOID_SYMMETRIC);
-    fann_set_activation_function_output(ann, FANN_LINEAR);
-    fann_set_activation_steepness_hidden(ann, 1.0);
-    fann_set_activation_steepness_output(ann, 1.0);
-    fann_set_training_algorithm(ann, FANN_TRAIN_INCREMENTAL);
-    fann_set_learning_rate(ann, 0.01f);
-    srand(bench_env_seed());
-    fann_randomize_weights(ann, -0.5f, 0.5f);
-    double t0 = bench_now();
-    for (size_t e = 0; e < epochs; e++) {
-        fann_shuffle_train_data(d);
-        fann_train_epoch(ann, d);
+    /* As bench_ann: the same training from the same untrained net (built
+     * afresh: FANN 2.2's fann_copy loses state the training needs), 7
+     * times, median time; the first trained net is evaluated. */
+    double ts[7];
+    struct fann *ann = NULL;
+    for (int k = 0; k < 7; k++) {
+        struct fann *c = tiny_net();
+        double t0 = bench_now();
+        for (size_t e = 0; e < epochs; e++) {
+            fann_shuffle_train_data(d);
+            fann_train_epoch(c, d);
+        }
+        ts[k] = bench_now() - t0;
+        if (ann)
+            fann_destroy(c);
+        else
+            ann = c;
     }
-    double dt = bench_now() - t0;
+    double dt = bench_median(ts, 7);
     fann_type *tin = bench_xmalloc(nte * 4 * sizeof(fann_type));
     fann_type **rows = bench_xmalloc(nte * sizeof(fann_type *));
     double mse = 0;
@@ -147,6 +175,124 @@ static int cmd_tiny(int argc, char **argv)
     return 0;
 }
 
+/* ---- tiny-pair: libann and FANN alternating in one process ------------ */
+static double now_fit_libann(ann *proto, const double *X, const double *Y, size_t n, ann **keep)
+{
+    ann *c;
+    if (ann_clone(proto, &c) != ANN_OK)
+        exit(2);
+    double t0 = bench_now();
+    if (ann_fit(c, X, Y, n) != ANN_OK)
+        exit(2);
+    double dt = bench_now() - t0;
+    if (*keep)
+        ann_destroy(c);
+    else
+        *keep = c;
+    return dt;
+}
+
+static double now_fit_fann(struct fann_train_data *d, size_t epochs, struct fann **keep)
+{
+    struct fann *c = tiny_net();
+    double t0 = bench_now();
+    for (size_t e = 0; e < epochs; e++) {
+        fann_shuffle_train_data(d);
+        fann_train_epoch(c, d);
+    }
+    double dt = bench_now() - t0;
+    if (*keep)
+        fann_destroy(c);
+    else
+        *keep = c;
+    return dt;
+}
+
+static int cmd_tiny_pair(int argc, char **argv)
+{
+    if (argc < 4)
+        return 2;
+    char p[1024];
+    size_t ntr, nte, epochs = (size_t)atol(argv[3]);
+    snprintf(p, sizeof p, "%s/tiny_train.f64", argv[2]);
+    double *tr = bench_load_rows(p, 5, &ntr);
+    snprintf(p, sizeof p, "%s/tiny_test.f64", argv[2]);
+    double *te = bench_load_rows(p, 5, &nte);
+    double *X = bench_xmalloc(ntr * 4 * sizeof(double)), *Y = bench_xmalloc(ntr * sizeof(double));
+    struct fann_train_data *d = make_data(ntr, 4, 1);
+    for (size_t i = 0; i < ntr; i++) {
+        for (size_t j = 0; j < 4; j++) {
+            X[4 * i + j] = tr[5 * i + j];
+            d->input[i][j] = (fann_type)tr[5 * i + j];
+        }
+        Y[i] = tr[5 * i + 4];
+        d->output[i][0] = (fann_type)tr[5 * i + 4];
+    }
+    /* libann exactly as bench_ann tiny (batch 1) */
+    size_t units[2] = {8, 1};
+    ann_activation acts[2] = {ANN_ACT_TANH, ANN_ACT_IDENTITY};
+    ann *proto;
+    if (ann_create(&proto, 4, 2, units, acts) != ANN_OK ||
+        ann_set_param(proto, ANN_PARAM_PRECISION,
+                      !strcmp(PREC, "f32") ? ANN_PRECISION_F32 : ANN_PRECISION_F64) != ANN_OK ||
+        ann_set_param(proto, ANN_PARAM_SEED, (double)bench_env_seed()) != ANN_OK ||
+        ann_set_param(proto, ANN_PARAM_BATCH_SIZE, 1) != ANN_OK ||
+        ann_set_param(proto, ANN_PARAM_EPOCHS, (double)epochs) != ANN_OK ||
+        ann_set_param(proto, ANN_PARAM_LEARNING_RATE, 0.01) != ANN_OK)
+        return 2;
+    double tl[7], tf[7], rt[7];
+    ann *lm = NULL;
+    struct fann *fm = NULL;
+    for (int k = 0; k < 7; k++) {
+        tl[k] = now_fit_libann(proto, X, Y, ntr, &lm);
+        tf[k] = now_fit_fann(d, epochs, &fm);
+        rt[k] = tf[k] / tl[k];
+    }
+    /* one-row prediction: alternating blocks of 20000 calls */
+    fann_type *fin = bench_xmalloc(nte * 4 * sizeof(fann_type));
+    double *lin = bench_xmalloc(nte * 4 * sizeof(double));
+    for (size_t i = 0; i < nte; i++)
+        for (size_t j = 0; j < 4; j++) {
+            lin[4 * i + j] = te[5 * i + j];
+            fin[4 * i + j] = (fann_type)te[5 * i + j];
+        }
+    double ll[9], lf[9], rl[9];
+    size_t per = 20000;
+    volatile double sink = 0;
+    for (int b = 0; b < 9; b++) {
+        double y, t0 = bench_now();
+        for (size_t i = 0; i < per; i++) {
+            if (ann_predict(lm, lin + 4 * (i % nte), 1, &y) != ANN_OK)
+                return 2;
+            sink += y;
+        }
+        ll[b] = (bench_now() - t0) / (double)per * 1e9;
+        t0 = bench_now();
+        for (size_t i = 0; i < per; i++)
+            sink += fann_run(fm, fin + 4 * (i % nte))[0];
+        lf[b] = (bench_now() - t0) / (double)per * 1e9;
+        rl[b] = lf[b] / ll[b];
+    }
+    (void)sink;
+    double n_s = (double)(epochs * ntr);
+    printf("{\"impl\":\"pair\",\"work\":\"tiny-pair\",\"prec\":\"" PREC "\",\"batch\":1,"
+           "\"threads\":\"1\",\"epochs\":%zu,\"libann_sps\":%.1f,\"fann_sps\":%.1f,"
+           "\"train_ratio\":%.4f,\"libann_ns\":%.1f,\"fann_ns\":%.1f,\"lat_ratio\":%.4f}\n",
+           epochs, n_s / bench_median(tl, 7), n_s / bench_median(tf, 7), bench_median(rt, 7),
+           bench_median(ll, 9), bench_median(lf, 9), bench_median(rl, 9));
+    ann_destroy(lm);
+    ann_destroy(proto);
+    fann_destroy(fm);
+    fann_destroy_train(d);
+    free(fin);
+    free(lin);
+    free(X);
+    free(Y);
+    free(tr);
+    free(te);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int r = 2;
@@ -154,6 +300,8 @@ int main(int argc, char **argv)
         r = cmd_fmnist(argc, argv);
     else if (argc > 1 && !strcmp(argv[1], "tiny"))
         r = cmd_tiny(argc, argv);
+    else if (argc > 1 && !strcmp(argv[1], "tiny-pair"))
+        r = cmd_tiny_pair(argc, argv);
     if (r == 2)
         fprintf(stderr, "usage: see the comment at the top of bench/bench_fann.c\n");
     return r;

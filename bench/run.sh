@@ -97,6 +97,7 @@ for rep in $(seq 1 "$REPS"); do
             run 1 $PY "$ROOT/bench/peers.py" sklearn-tiny "$OUT" "$p" $bs $TINY_EPOCHS
         done
         [ -x "$fb" ] && run 1 "$fb" tiny "$OUT" $TINY_EPOCHS
+        [ -x "$fb" ] && run 1 "$fb" tiny-pair "$OUT" $TINY_EPOCHS
     done
     if [ $SWEEPS = 1 ]; then
         for w in $WIDTHS; do run 1 "$B/bench_ann" sweep-width "$w" 128 20000; done
