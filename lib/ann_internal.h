@@ -257,7 +257,10 @@ void ann__backward(const ann *m, ann__ws *ws, const void *x, const void *y, size
  * partially updated; the caller restores it). */
 int ann__update(ann *m, const ann__ws *ws, double lr);
 /* ann__backward then ann__update, fused: each layer's step is applied as
- * soon as its gradient is complete (the same bits; ws->grad is filled). */
+ * soon as its gradient is complete (the same bits).  ws->grad is left
+ * holding zeros: the update clears it as it goes, and a one-row step
+ * without L2 never writes it (each weight's gradient is formed where the
+ * update uses it; tests/test_isa.c checks it against the two passes). */
 int ann__backward_update(ann *m, ann__ws *ws, const void *x, const void *y, size_t B,
                          double lr);
 /* Copy the B x n_out outputs into rows [start, start+B) of a view (whose

@@ -35,6 +35,25 @@ static inline T SFX(dot)(const T *restrict x, const T *restrict w, size_t n)
     return t;
 }
 
+/* Run STMT with the size_t constant F equal to fan: a copy per fan below
+ * 8 (the inner loops over F then unroll completely: the tiny nets' rows
+ * are 1-7 long, where a counted loop costs more than its arithmetic),
+ * the general loop otherwise.  Only the code changes, never the order of
+ * the operations: the bits are the same in every case. */
+#ifndef ANN__FAN_SWITCH
+#define ANN__FAN_SWITCH(fan, ...)                                            \
+    switch (fan) {                                                           \
+    case 1: { const size_t F = 1; __VA_ARGS__; } break;                      \
+    case 2: { const size_t F = 2; __VA_ARGS__; } break;                      \
+    case 3: { const size_t F = 3; __VA_ARGS__; } break;                      \
+    case 4: { const size_t F = 4; __VA_ARGS__; } break;                      \
+    case 5: { const size_t F = 5; __VA_ARGS__; } break;                      \
+    case 6: { const size_t F = 6; __VA_ARGS__; } break;                      \
+    case 7: { const size_t F = 7; __VA_ARGS__; } break;                      \
+    default: { const size_t F = fan; __VA_ARGS__; } break;                   \
+    }
+#endif
+
 /* Z (B x u) = X (B x fan) * W^T + b (each row),  W is u x fan.  For the
  * BLAS paths Z starts as the bias rows and the product is accumulated onto
  * it (beta = 1): OpenBLAS then skips its own pass zeroing Z, and no
@@ -43,6 +62,20 @@ static void SFX(mm_xwt)(size_t B, size_t u, size_t fan, const T *restrict X,
                         const T *restrict W, const T *restrict b, T *restrict Z)
 {
     if (B * u * fan <= ANN__DIRECT_MAX) {
+        if (fan < 8) {
+            /* dot's short-row sums (t = 0, then k = 0, 1, ...), unrolled */
+            ANN__FAN_SWITCH(fan, for (size_t r = 0; r < B; r++) {
+                const T *x = X + r * F;
+                for (size_t j = 0; j < u; j++) {
+                    const T *w = W + j * F;
+                    T t = 0;
+                    for (size_t k = 0; k < F; k++)
+                        t += x[k] * w[k];
+                    Z[r * u + j] = t + b[j];
+                }
+            })
+            return;
+        }
         for (size_t r = 0; r < B; r++)
             for (size_t j = 0; j < u; j++)
                 Z[r * u + j] = SFX(dot)(X + r * fan, W + j * fan, fan) + b[j];
@@ -65,21 +98,23 @@ static void SFX(mm_dta)(size_t B, size_t u, size_t fan, const T *restrict D,
 {
     if (B == 1 || u * fan <= ANN__DIRECT_MAX) {
         /* An outer product per row: a GER without BLAS's call overhead. */
-        for (size_t j = 0; j < u; j++) {
-            T *g = dW + j * fan;
-            const T d0 = D[j];
-            for (size_t k = 0; k < fan; k++)
-                g[k] = d0 * A[k];
-        }
-        for (size_t r = 1; r < B; r++) {
-            const T *a = A + r * fan;
+        ANN__FAN_SWITCH(fan, {
             for (size_t j = 0; j < u; j++) {
-                T *g = dW + j * fan;
-                const T d = D[r * u + j];
-                for (size_t k = 0; k < fan; k++)
-                    g[k] += d * a[k];
+                T *g = dW + j * F;
+                const T d0 = D[j];
+                for (size_t k = 0; k < F; k++)
+                    g[k] = d0 * A[k];
             }
-        }
+            for (size_t r = 1; r < B; r++) {
+                const T *a = A + r * F;
+                for (size_t j = 0; j < u; j++) {
+                    T *g = dW + j * F;
+                    const T d = D[r * u + j];
+                    for (size_t k = 0; k < F; k++)
+                        g[k] += d * a[k];
+                }
+            }
+        })
     } else {
         GEMM(1, 0, u, fan, B, 1, D, u, A, fan, beta, dW, fan);
     }
@@ -90,18 +125,18 @@ static void SFX(mm_dw)(size_t B, size_t u, size_t fan, const T *restrict D,
                        const T *restrict W, T *restrict P)
 {
     if (u * fan <= ANN__DIRECT_MAX) {
-        for (size_t r = 0; r < B; r++) {
-            T *p = P + r * fan;
+        ANN__FAN_SWITCH(fan, for (size_t r = 0; r < B; r++) {
+            T *p = P + r * F;
             const T *d = D + r * u;
-            for (size_t k = 0; k < fan; k++)
+            for (size_t k = 0; k < F; k++)
                 p[k] = d[0] * W[k];
             for (size_t j = 1; j < u; j++) {
-                const T *w = W + j * fan;
+                const T *w = W + j * F;
                 const T dj = d[j];
-                for (size_t k = 0; k < fan; k++)
+                for (size_t k = 0; k < F; k++)
                     p[k] += dj * w[k];
             }
-        }
+        })
     } else if (B == 1) {
         GEMV(1, u, fan, 1, W, fan, D, 0, P);
     } else {
@@ -573,40 +608,80 @@ static void SFX(update_begin)(ann *m, double lr_d, SFX(upd) *u)
 /* Apply the step to parameters [lo, lo + n) from their gradient g (indexed
  * from lo).  Returns 0, or -1 if a new value is non-finite.  Element-wise:
  * any split of [0, n_params) into ranges gives the same bits. */
+/* The optimizer's rule for element i of [lo, ...) with gradient GI, run
+ * by LOOP (which also ORs CHK's bits into `bad`). */
+#define ANN__UPDATE_SWITCH(LOOP, GI)                                         \
+    switch (m->s.optimizer) {                                                \
+    case ANN_OPTIMIZER_MOMENTUM: {                                           \
+        T *restrict v = (T *)m->opt_m + lo;                                  \
+        T mu = u->mu;                                                        \
+        if (m->s.nesterov)                                                   \
+            LOOP((v[i] = mu * v[i] + GI, w[i] -= lr * (GI + mu * v[i])),     \
+                 w[i] * 0 + v[i] * 0);                                       \
+        else                                                                 \
+            LOOP((v[i] = mu * v[i] + GI, w[i] -= lr * v[i]),                 \
+                 w[i] * 0 + v[i] * 0);                                       \
+        break;                                                               \
+    }                                                                        \
+    case ANN_OPTIMIZER_ADAM: {                                               \
+        T *restrict mo = (T *)m->opt_m + lo, *restrict ve = (T *)m->opt_v + lo; \
+        T b1 = u->b1, b2 = u->b2, eps = u->eps, step = u->step, isb2 = u->isb2; \
+        T c1 = u->c1, c2 = u->c2;                                            \
+        LOOP((mo[i] = b1 * mo[i] + c1 * GI, ve[i] = b2 * ve[i] + c2 * GI * GI, \
+              w[i] -= step * mo[i] / (SQRT(ve[i]) * isb2 + eps)),            \
+             w[i] * 0 + ve[i] * 0);                                          \
+        break;                                                               \
+    }                                                                        \
+    default:                                                                 \
+        LOOP((w[i] -= lr * GI), w[i] * 0);                                   \
+    }
+
+/* Apply the step to parameters [lo, lo + n) from their gradient g (indexed
+ * from lo).  Returns 0, or -1 if a new value is non-finite.  Element-wise:
+ * any split of [0, n_params) into ranges gives the same bits. */
 static int SFX(update_range)(ann *m, const SFX(upd) *u, size_t lo, size_t n,
                              T *restrict g, int zero_g)
 {
     T *restrict w = (T *)m->params + lo;
     T lr = u->lr;
     UT bad = 0;
-    switch (m->s.optimizer) {
-    case ANN_OPTIMIZER_MOMENTUM: {
-        T *restrict v = (T *)m->opt_m + lo;
-        T mu = u->mu;
-        if (m->s.nesterov)
-            ANN__UPDATE_LOOP((v[i] = mu * v[i] + g[i], w[i] -= lr * (g[i] + mu * v[i])),
-                             w[i] * 0 + v[i] * 0);
-        else
-            ANN__UPDATE_LOOP((v[i] = mu * v[i] + g[i], w[i] -= lr * v[i]),
-                             w[i] * 0 + v[i] * 0);
-        break;
-    }
-    case ANN_OPTIMIZER_ADAM: {
-        T *restrict mo = (T *)m->opt_m + lo, *restrict ve = (T *)m->opt_v + lo;
-        T b1 = u->b1, b2 = u->b2, eps = u->eps, step = u->step, isb2 = u->isb2;
-        T c1 = u->c1, c2 = u->c2;
-        ANN__UPDATE_LOOP((mo[i] = b1 * mo[i] + c1 * g[i],
-                          ve[i] = b2 * ve[i] + c2 * g[i] * g[i],
-                          w[i] -= step * mo[i] / (SQRT(ve[i]) * isb2 + eps)),
-                         w[i] * 0 + ve[i] * 0);
-        break;
-    }
-    default:
-        ANN__UPDATE_LOOP((w[i] -= lr * g[i]), w[i] * 0);
-    }
+    ANN__UPDATE_SWITCH(ANN__UPDATE_LOOP, g[i])
     bad &= ~((UT)1 << (sizeof(UT) * 8 - 1)); /* -0 is fine */
     return bad == 0 ? 0 : -1;
 }
+
+/* The step of a layer's weights (nu x fan, from lo) for one row, whose
+ * weight gradient is the outer product D A^T: each element's gradient
+ * dj * A[k] is formed where it is used, never stored (the same value the
+ * gradient buffer would hold, so the same bits as update_range on it). */
+#define ANN__OUTER_LOOP(BODY, CHK)                                           \
+    do {                                                                     \
+    ANN__FAN_SWITCH(fan, for (size_t j = 0; j < nu; j++) {                   \
+        const T dj = D[j];                                                   \
+        for (size_t k = 0; k < F; k++) {                                     \
+            const size_t i = j * F + k;                                      \
+            const T gi = dj * A[k];                                          \
+            BODY;                                                            \
+            T c_ = CHK;                                                      \
+            UT b_;                                                           \
+            memcpy(&b_, &c_, sizeof b_);                                     \
+            bad |= b_;                                                       \
+        }                                                                    \
+    })                                                                       \
+    } while (0)
+
+static int SFX(update_outer)(ann *m, const SFX(upd) *u, size_t lo, size_t nu, size_t fan,
+                             const T *restrict D, const T *restrict A)
+{
+    T *restrict w = (T *)m->params + lo;
+    T lr = u->lr;
+    UT bad = 0;
+    ANN__UPDATE_SWITCH(ANN__OUTER_LOOP, gi)
+    bad &= ~((UT)1 << (sizeof(UT) * 8 - 1));
+    return bad == 0 ? 0 : -1;
+}
+#undef ANN__OUTER_LOOP
+#undef ANN__UPDATE_SWITCH
 
 static int SFX(update)(ann *m, const ann__ws *ws, double lr_d)
 {
@@ -668,10 +743,28 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
         }
     }
 
+    /* One row with an update (per-sample SGD): each layer's step straight
+     * from the outer product, no gradient buffer (it stays zero), after
+     * the layer's input gradient, which needs the old weights. */
+    int outer = upd && B == 1 && l2 == 0 && ws->grad_zero;
     for (size_t l = L; l-- > 0;) {
         size_t u = m->units[l], fan = m->fan_in[l];
         const T *prev = l > 0 ? (const T *)ws->a[l - 1] : x;
         const T *W = params + m->w_off[l];
+        if (outer) {
+            if (l > 0) {
+                SFX(mm_dw)(1, u, fan, D, W, Dn);
+                SFX(mul_deriv)(m->acts[l - 1], slope, fan, prev, Dn);
+            }
+            bad |= SFX(update_outer)(m, upd, m->w_off[l], u, fan, D, prev);
+            bad |= SFX(update_range)(m, upd, m->b_off[l], u, D, 0); /* bias gradient = D */
+            if (l > 0) {
+                T *t = D;
+                D = Dn;
+                Dn = t;
+            }
+            continue;
+        }
         T *dW = grad + m->w_off[l];
         T *db = grad + m->b_off[l];
         SFX(mm_dta)(B, u, fan, D, prev, gbeta, dW);
