@@ -407,16 +407,24 @@ static int SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
     size_t n_out = m->units[m->n_layers - 1];
     T *x = ws->x, *y = ws->y;
     /* Consecutive rows already in the model's type and layout are used in
-     * place: no copy at all (unless a transform must be applied). */
-    int direct_x = !src->idx && SFX(is_native)(src->X) && !m->prep.mode;
-    int direct_y = !src->idx && src->Y && SFX(is_native)(src->Y);
-    *xp = direct_x ? (const void *)((const T *)src->X->data + start * src->X->cols)
-                   : (const void *)x;
-    *yp = direct_y ? (const void *)((const T *)src->Y->data + start * n_out) : (const void *)y;
+     * place: no copy at all (unless a transform must be applied).  So is a
+     * single row (per-sample SGD) in the model's type with unit column
+     * stride, wherever the index puts it. */
+    size_t row0 = src->idx ? src->idx[start] : start;
+    int dt = sizeof(T) == sizeof(double) ? ANN_DTYPE_F64 : ANN_DTYPE_F32;
+#define ANN__IN_PLACE(v) (count == 1 ? (v)->dtype == dt && (v)->cs == 1 \
+                                     : !src->idx && SFX(is_native)(v))
+    int direct_x = ANN__IN_PLACE(src->X) && !m->prep.mode;
+    int direct_y = src->Y && ANN__IN_PLACE(src->Y);
+#undef ANN__IN_PLACE
+    const T *x0 = (const T *)src->X->data + (ptrdiff_t)row0 * src->X->rs;
+    *xp = direct_x ? (const void *)x0 : (const void *)x;
+    *yp = direct_y ? (const void *)((const T *)src->Y->data + (ptrdiff_t)row0 * src->Y->rs)
+                   : (const void *)y;
     if (direct_x && src->check_x) {
         ann__view rows = *src->X;
         rows.rows = count;
-        rows.data = (const T *)src->X->data + start * src->X->cols;
+        rows.data = x0;
         if (k_scan(&rows, sizeof(T) == sizeof(float)))
             return 1;
     }
@@ -473,8 +481,10 @@ static const T *SFX(forward)(const ann *m, ann__ws *ws, const T *x, size_t B)
         size_t u = m->units[l], fan = m->fan_in[l];
         T *out = ws->a[l];
         SFX(mm_xwt)(B, u, fan, in, params + m->w_off[l], params + m->b_off[l], out);
+        /* the output's pre-activations: only cross-entropy's loss reads them */
         SFX(act)(m->acts[l], slope, B, u, out,
-                 l + 1 == m->n_layers ? (T *)ws->z_out : NULL);
+                 l + 1 == m->n_layers && m->s.loss == ANN_LOSS_CROSS_ENTROPY
+                     ? (T *)ws->z_out : NULL);
         in = out;
     }
     return ws->a[m->n_layers - 1];
@@ -650,10 +660,11 @@ static int SFX(update_range)(ann *m, const SFX(upd) *u, size_t lo, size_t n,
     return bad == 0 ? 0 : -1;
 }
 
-/* The step of a layer's weights (nu x fan, from lo) for one row, whose
- * weight gradient is the outer product D A^T: each element's gradient
- * dj * A[k] is formed where it is used, never stored (the same value the
- * gradient buffer would hold, so the same bits as update_range on it). */
+/* The step of a layer's weights (nu x fan, from lo) and biases (nu, right
+ * after them) for one row, whose weight gradient is the outer product
+ * D A^T and bias gradient D: each element's gradient dj * A[k] (or dj) is
+ * formed where it is used, never stored (the same value the gradient
+ * buffer would hold, so the same bits as update_range on it). */
 #define ANN__OUTER_LOOP(BODY, CHK)                                           \
     do {                                                                     \
     ANN__FAN_SWITCH(fan, for (size_t j = 0; j < nu; j++) {                   \
@@ -661,6 +672,15 @@ static int SFX(update_range)(ann *m, const SFX(upd) *u, size_t lo, size_t n,
         for (size_t k = 0; k < F; k++) {                                     \
             const size_t i = j * F + k;                                      \
             const T gi = dj * A[k];                                          \
+            BODY;                                                            \
+            T c_ = CHK;                                                      \
+            UT b_;                                                           \
+            memcpy(&b_, &c_, sizeof b_);                                     \
+            bad |= b_;                                                       \
+        }                                                                    \
+        { /* the bias: gradient dj, after the nu x F weights */              \
+            const size_t i = nu * F + j;                                     \
+            const T gi = dj;                                                 \
             BODY;                                                            \
             T c_ = CHK;                                                      \
             UT b_;                                                           \
@@ -756,8 +776,8 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
                 SFX(mm_dw)(1, u, fan, D, W, Dn);
                 SFX(mul_deriv)(m->acts[l - 1], slope, fan, prev, Dn);
             }
+            /* weights and, after them (b_off = w_off + u * fan), biases */
             bad |= SFX(update_outer)(m, upd, m->w_off[l], u, fan, D, prev);
-            bad |= SFX(update_range)(m, upd, m->b_off[l], u, D, 0); /* bias gradient = D */
             if (l > 0) {
                 T *t = D;
                 D = Dn;
