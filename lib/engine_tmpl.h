@@ -509,20 +509,26 @@ static int SFX(predict1)(const ann *m, const double *x, double *y)
     }
     if (bad)
         return 1;
-    for (size_t j = 0; j < n; j++)
-        in0[j] = (T)x[j];
+    /* Double models read x and write the last layer into y directly (with
+     * two or more layers: x is then consumed before y is written, so a
+     * caller may pass overlapping X and Y). */
+    int dbl = sizeof(T) == sizeof(double) && L > 1;
+    const T *in = dbl ? (const T *)(const void *)x : in0;
+    if (!dbl)
+        for (size_t j = 0; j < n; j++)
+            in0[j] = (T)x[j];
     const T *params = m->params;
-    const T *in = in0;
     T slope = (T)m->s.leaky_slope;
     for (size_t l = 0; l < L; l++) {
-        T *out = buf[l & 1];
+        T *out = dbl && l + 1 == L ? (T *)(void *)y : buf[l & 1];
         SFX(mm_xwt)(1, m->units[l], m->fan_in[l], in, params + m->w_off[l],
                     params + m->b_off[l], out);
         SFX(act)(m->acts[l], slope, 1, m->units[l], out, NULL);
         in = out;
     }
-    for (size_t k = 0; k < m->units[L - 1]; k++)
-        y[k] = (double)in[k];
+    if (!dbl)
+        for (size_t k = 0; k < m->units[L - 1]; k++)
+            y[k] = (double)in[k];
     return 0;
 }
 

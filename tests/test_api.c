@@ -334,6 +334,38 @@ static void test_rejected_inputs(void **state)
 }
 
 /* The thread's message and the handle's message. */
+/* ann_predict with Y overlapping X (in place, one row and several) gives
+ * what separate buffers give: the one-row path for small double nets
+ * writes the last layer straight into Y, which must not be read after. */
+static void test_predict_in_place(void **state)
+{
+    (void)state;
+    for (int p = 0; p < 2; p++)
+        for (size_t L = 1; L <= 3; L++) {
+            size_t units[3] = {3, 5, 2};
+            ann_activation acts[3] = {ANN_ACT_TANH, ANN_ACT_SIGMOID, ANN_ACT_IDENTITY};
+            units[L - 1] = 2;
+            acts[L - 1] = ANN_ACT_IDENTITY;
+            ann *m;
+            ASSERT_OK(ann_create(&m, 4, L, units, acts));
+            ASSERT_OK(ann_set_param(m, ANN_PARAM_PRECISION,
+                                    p ? ANN_PRECISION_F32 : ANN_PRECISION_F64));
+            ASSERT_OK(ann_reinit(m));
+            uint64_t s = 5 + L;
+            double x[3 * 4], buf[3 * 4], ref[3 * 2];
+            for (size_t i = 0; i < 12; i++)
+                x[i] = t_normal(&s);
+            for (size_t n = 1; n <= 3; n += 2) {
+                ASSERT_OK(ann_predict(m, x, n, ref));
+                memcpy(buf, x, sizeof x);
+                /* row r of Y at buf + 2r overlaps X (rows at buf + 4r) */
+                ASSERT_OK(ann_predict(m, buf, n, buf));
+                assert_memory_equal(buf, ref, n * 2 * sizeof(double));
+            }
+            ann_destroy(m);
+        }
+}
+
 static void test_errmsg_routing(void **state)
 {
     (void)state;
@@ -364,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_clone),
         cmocka_unit_test(test_rejected_inputs),
         cmocka_unit_test(test_errmsg_routing),
+        cmocka_unit_test(test_predict_in_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
