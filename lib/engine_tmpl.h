@@ -603,15 +603,18 @@ static void SFX(update_begin)(ann *m, double lr_d, SFX(upd) *u)
  * without the sign: integer ORs may be reordered, so the check vectorises
  * with the update itself (a floating-point running sum is a serial chain
  * the compiler may not reorder, and kept the whole update scalar). */
+#define ANN__UPDATE_ELEM(BODY, CHK)                                          \
+    do {                                                                     \
+        BODY;                                                                \
+        T c_ = CHK;                                                          \
+        UT b_;                                                               \
+        memcpy(&b_, &c_, sizeof b_);                                         \
+        bad |= b_;                                                           \
+    } while (0)
 #define ANN__UPDATE_LOOP1(BODY, CHK)                                         \
     do {                                                                     \
-        for (size_t i = 0; i < n; i++) {                                     \
-            BODY;                                                            \
-            T c_ = CHK;                                                      \
-            UT b_;                                                           \
-            memcpy(&b_, &c_, sizeof b_);                                     \
-            bad |= b_;                                                       \
-        }                                                                    \
+        for (size_t i = 0; i < n; i++)                                       \
+            ANN__UPDATE_ELEM(BODY, CHK);                                     \
     } while (0)
 /* zero_g: clear each gradient element once used (on the line just read),
  * for the next step's accumulating GEMM. */
@@ -623,9 +626,6 @@ static void SFX(update_begin)(ann *m, double lr_d, SFX(upd) *u)
             ANN__UPDATE_LOOP1(BODY, CHK);                                    \
     } while (0)
 
-/* Apply the step to parameters [lo, lo + n) from their gradient g (indexed
- * from lo).  Returns 0, or -1 if a new value is non-finite.  Element-wise:
- * any split of [0, n_params) into ranges gives the same bits. */
 /* The optimizer's rule for element i of [lo, ...) with gradient GI, run
  * by LOOP (which also ORs CHK's bits into `bad`). */
 #define ANN__UPDATE_SWITCH(LOOP, GI)                                         \
@@ -654,6 +654,14 @@ static void SFX(update_begin)(ann *m, double lr_d, SFX(upd) *u)
         LOOP((w[i] -= lr * GI), w[i] * 0);                                   \
     }
 
+/* The OR of the updated values' check bits: 0 if every one was finite
+ * (-0 is fine: the sign bit is dropped), else -1. */
+static inline int SFX(update_status)(UT bad)
+{
+    bad &= ~((UT)1 << (sizeof(UT) * 8 - 1));
+    return bad == 0 ? 0 : -1;
+}
+
 /* Apply the step to parameters [lo, lo + n) from their gradient g (indexed
  * from lo).  Returns 0, or -1 if a new value is non-finite.  Element-wise:
  * any split of [0, n_params) into ranges gives the same bits. */
@@ -664,8 +672,7 @@ static int SFX(update_range)(ann *m, const SFX(upd) *u, size_t lo, size_t n,
     T lr = u->lr;
     UT bad = 0;
     ANN__UPDATE_SWITCH(ANN__UPDATE_LOOP, g[i])
-    bad &= ~((UT)1 << (sizeof(UT) * 8 - 1)); /* -0 is fine */
-    return bad == 0 ? 0 : -1;
+    return SFX(update_status)(bad);
 }
 
 /* The step of a layer's weights (nu x fan, from lo) and biases (nu, right
@@ -680,20 +687,12 @@ static int SFX(update_range)(ann *m, const SFX(upd) *u, size_t lo, size_t n,
         for (size_t k = 0; k < F; k++) {                                     \
             const size_t i = j * F + k;                                      \
             const T gi = dj * A[k];                                          \
-            BODY;                                                            \
-            T c_ = CHK;                                                      \
-            UT b_;                                                           \
-            memcpy(&b_, &c_, sizeof b_);                                     \
-            bad |= b_;                                                       \
+            ANN__UPDATE_ELEM(BODY, CHK);                                     \
         }                                                                    \
         { /* the bias: gradient dj, after the nu x F weights */              \
             const size_t i = nu * F + j;                                     \
             const T gi = dj;                                                 \
-            BODY;                                                            \
-            T c_ = CHK;                                                      \
-            UT b_;                                                           \
-            memcpy(&b_, &c_, sizeof b_);                                     \
-            bad |= b_;                                                       \
+            ANN__UPDATE_ELEM(BODY, CHK);                                     \
         }                                                                    \
     })                                                                       \
     } while (0)
@@ -705,8 +704,7 @@ static int SFX(update_outer)(ann *m, const SFX(upd) *u, size_t lo, size_t nu, si
     T lr = u->lr;
     UT bad = 0;
     ANN__UPDATE_SWITCH(ANN__OUTER_LOOP, gi)
-    bad &= ~((UT)1 << (sizeof(UT) * 8 - 1));
-    return bad == 0 ? 0 : -1;
+    return SFX(update_status)(bad);
 }
 #undef ANN__OUTER_LOOP
 #undef ANN__UPDATE_SWITCH
@@ -838,6 +836,7 @@ static int SFX(backward_update)(ann *m, ann__ws *ws, const T *x, const T *y, siz
 
 #undef ANN__UPDATE_LOOP
 #undef ANN__UPDATE_LOOP1
+#undef ANN__UPDATE_ELEM
 
 static void SFX(store_output)(const ann *m, const void *out, size_t B,
                               const ann__view *Y, size_t start)
