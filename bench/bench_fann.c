@@ -121,40 +121,57 @@ static struct fann *tiny_net(void)
     return ann;
 }
 
+/* The tiny data set's files (rows of 4 inputs + target): train and test
+ * rows, and the training rows as FANN data. */
+static struct fann_train_data *tiny_load(const char *dir, double **tr, size_t *ntr, double **te,
+                                         size_t *nte)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/tiny_train.f64", dir);
+    *tr = bench_load_rows(p, 5, ntr);
+    snprintf(p, sizeof p, "%s/tiny_test.f64", dir);
+    *te = bench_load_rows(p, 5, nte);
+    struct fann_train_data *d = make_data(*ntr, 4, 1);
+    for (size_t i = 0; i < *ntr; i++) {
+        for (size_t j = 0; j < 4; j++)
+            d->input[i][j] = (fann_type)(*tr)[5 * i + j];
+        d->output[i][0] = (fann_type)(*tr)[5 * i + 4];
+    }
+    return d;
+}
+
+/* Train a fresh tiny net for `epochs` epochs; returns the seconds taken.
+ * The first trained net is kept in *keep, later ones destroyed. */
+static double fit_fann(struct fann_train_data *d, size_t epochs, struct fann **keep)
+{
+    struct fann *c = tiny_net();
+    double t0 = bench_now();
+    for (size_t e = 0; e < epochs; e++) {
+        fann_shuffle_train_data(d);
+        fann_train_epoch(c, d);
+    }
+    double dt = bench_now() - t0;
+    if (*keep)
+        fann_destroy(c);
+    else
+        *keep = c;
+    return dt;
+}
+
 static int cmd_tiny(int argc, char **argv)
 {
     if (argc < 4)
         return 2;
-    char p[1024];
+    double *tr, *te;
     size_t ntr, nte, epochs = (size_t)atol(argv[3]);
-    snprintf(p, sizeof p, "%s/tiny_train.f64", argv[2]);
-    double *tr = bench_load_rows(p, 5, &ntr);
-    snprintf(p, sizeof p, "%s/tiny_test.f64", argv[2]);
-    double *te = bench_load_rows(p, 5, &nte);
-    struct fann_train_data *d = make_data(ntr, 4, 1);
-    for (size_t i = 0; i < ntr; i++) {
-        for (size_t j = 0; j < 4; j++)
-            d->input[i][j] = (fann_type)tr[5 * i + j];
-        d->output[i][0] = (fann_type)tr[5 * i + 4];
-    }
+    struct fann_train_data *d = tiny_load(argv[2], &tr, &ntr, &te, &nte);
     /* As bench_ann: the same training from the same untrained net (built
      * afresh: FANN 2.2's fann_copy loses state the training needs), 7
      * times, median time; the first trained net is evaluated. */
     double ts[7];
     struct fann *ann = NULL;
-    for (int k = 0; k < 7; k++) {
-        struct fann *c = tiny_net();
-        double t0 = bench_now();
-        for (size_t e = 0; e < epochs; e++) {
-            fann_shuffle_train_data(d);
-            fann_train_epoch(c, d);
-        }
-        ts[k] = bench_now() - t0;
-        if (ann)
-            fann_destroy(c);
-        else
-            ann = c;
-    }
+    for (int k = 0; k < 7; k++)
+        ts[k] = fit_fann(d, epochs, &ann);
     double dt = bench_median(ts, 7);
     fann_type *tin = bench_xmalloc(nte * 4 * sizeof(fann_type));
     fann_type **rows = bench_xmalloc(nte * sizeof(fann_type *));
@@ -176,7 +193,7 @@ static int cmd_tiny(int argc, char **argv)
 }
 
 /* ---- tiny-pair: libann and FANN alternating in one process ------------ */
-static double now_fit_libann(ann *proto, const double *X, const double *Y, size_t n, ann **keep)
+static double fit_libann(ann *proto, const double *X, const double *Y, size_t n, ann **keep)
 {
     ann *c;
     if (ann_clone(proto, &c) != ANN_OK)
@@ -192,41 +209,17 @@ static double now_fit_libann(ann *proto, const double *X, const double *Y, size_
     return dt;
 }
 
-static double now_fit_fann(struct fann_train_data *d, size_t epochs, struct fann **keep)
-{
-    struct fann *c = tiny_net();
-    double t0 = bench_now();
-    for (size_t e = 0; e < epochs; e++) {
-        fann_shuffle_train_data(d);
-        fann_train_epoch(c, d);
-    }
-    double dt = bench_now() - t0;
-    if (*keep)
-        fann_destroy(c);
-    else
-        *keep = c;
-    return dt;
-}
-
 static int cmd_tiny_pair(int argc, char **argv)
 {
     if (argc < 4)
         return 2;
-    char p[1024];
+    double *tr, *te;
     size_t ntr, nte, epochs = (size_t)atol(argv[3]);
-    snprintf(p, sizeof p, "%s/tiny_train.f64", argv[2]);
-    double *tr = bench_load_rows(p, 5, &ntr);
-    snprintf(p, sizeof p, "%s/tiny_test.f64", argv[2]);
-    double *te = bench_load_rows(p, 5, &nte);
+    struct fann_train_data *d = tiny_load(argv[2], &tr, &ntr, &te, &nte);
     double *X = bench_xmalloc(ntr * 4 * sizeof(double)), *Y = bench_xmalloc(ntr * sizeof(double));
-    struct fann_train_data *d = make_data(ntr, 4, 1);
     for (size_t i = 0; i < ntr; i++) {
-        for (size_t j = 0; j < 4; j++) {
-            X[4 * i + j] = tr[5 * i + j];
-            d->input[i][j] = (fann_type)tr[5 * i + j];
-        }
+        memcpy(X + 4 * i, tr + 5 * i, 4 * sizeof(double));
         Y[i] = tr[5 * i + 4];
-        d->output[i][0] = (fann_type)tr[5 * i + 4];
     }
     /* libann exactly as bench_ann tiny (batch 1) */
     size_t units[2] = {8, 1};
@@ -244,8 +237,8 @@ static int cmd_tiny_pair(int argc, char **argv)
     ann *lm = NULL;
     struct fann *fm = NULL;
     for (int k = 0; k < 7; k++) {
-        tl[k] = now_fit_libann(proto, X, Y, ntr, &lm);
-        tf[k] = now_fit_fann(d, epochs, &fm);
+        tl[k] = fit_libann(proto, X, Y, ntr, &lm);
+        tf[k] = fit_fann(d, epochs, &fm);
         rt[k] = tf[k] / tl[k];
     }
     /* one-row prediction: alternating blocks of 20000 calls */
