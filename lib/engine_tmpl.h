@@ -167,18 +167,16 @@ static inline T SFX(exp_core)(T x, T *scale)
      * r^2, r^4, r^8 - a dependency chain of about 8 operations instead of
      * Horner's 20, which is what a per-sample step waits on. */
     const T r2 = r * r, r4 = r2 * r2;
+    const T q0 = (T)(1.0 / 2) + (T)(1.0 / 6) * r, q1 = (T)(1.0 / 24) + (T)(1.0 / 120) * r;
+    const T q2 = (T)(1.0 / 720) + (T)(1.0 / 5040) * r;
     T p;
     if (sizeof(T) == sizeof(double)) {
         const T r8 = r4 * r4;
-        T q0 = (T)(1.0 / 2) + (T)(1.0 / 6) * r, q1 = (T)(1.0 / 24) + (T)(1.0 / 120) * r;
-        T q2 = (T)(1.0 / 720) + (T)(1.0 / 5040) * r;
         T q3 = (T)(1.0 / 40320) + (T)(1.0 / 362880) * r;
         T q4 = (T)(1.0 / 3628800) + (T)(1.0 / 39916800) * r;
         T s0 = q0 + q1 * r2, s1 = q2 + q3 * r2, s2 = q4 + (T)(1.0 / 479001600) * r2;
         p = (s0 + s1 * r4) + s2 * r8;
     } else {
-        T q0 = (T)(1.0 / 2) + (T)(1.0 / 6) * r, q1 = (T)(1.0 / 24) + (T)(1.0 / 120) * r;
-        T q2 = (T)(1.0 / 720) + (T)(1.0 / 5040) * r;
         p = (q0 + q1 * r2) + q2 * r4;
     }
     p = r2 * p + r; /* e^r - 1 */
