@@ -110,16 +110,54 @@ static ann *make_net(size_t n_in, size_t L, const size_t *units,
 }
 
 /* Median of `reps` block timings of `per` one-row predictions, in ns. */
-static double one_row_ns(const ann *m, const double *X, size_t n_in, size_t n_rows,
-                         size_t n_out)
+/* A row-major view of rows x cols elements of the model's precision. */
+static ann_matrix row_view(void *data, size_t rows, size_t cols, int f32)
+{
+    ann_matrix v = {f32 ? ANN_DTYPE_F32 : ANN_DTYPE_F64, rows, cols, (ptrdiff_t)cols, 1, data};
+    return v;
+}
+
+/* The data in the model's precision, as the peers hold it (PyTorch and
+ * scikit-learn get float32 arrays for their float32 runs): a float32 copy
+ * replaces the doubles, which are freed, so the caller's data is what a
+ * float32 user would hold. */
+static void *as_prec(double *X, size_t n, int f32)
+{
+    if (!f32)
+        return X;
+    float *F = bench_xmalloc(n * sizeof *F);
+    for (size_t i = 0; i < n; i++)
+        F[i] = (float)X[i];
+    free(X);
+    return F;
+}
+
+/* One-row latency through the double API (the tiny nets' fast path). */
+static double one_row_ns(const ann *m, const double *X, size_t n_in, size_t n_rows)
 {
     double y[16], t[9];
-    (void)n_out;
     size_t per = 20000;
     for (int r = 0; r < 9; r++) {
         double t0 = bench_now();
         for (size_t i = 0; i < per; i++)
             ann_predict(m, X + (i % n_rows) * n_in, 1, y);
+        t[r] = (bench_now() - t0) / (double)per * 1e9;
+    }
+    return bench_median(t, 9);
+}
+
+/* One-row latency through a view in the model's precision. */
+static double one_row_view_ns(const ann *m, void *X, size_t n_in, size_t n_rows, int f32)
+{
+    double y[16], t[9];
+    size_t per = 20000, esz = f32 ? sizeof(float) : sizeof(double);
+    for (int r = 0; r < 9; r++) {
+        double t0 = bench_now();
+        for (size_t i = 0; i < per; i++) {
+            ann_matrix xv = row_view((char *)X + (i % n_rows) * n_in * esz, 1, n_in, f32);
+            ann_matrix yv = row_view(y, 1, 10, f32);
+            ann_predict_view(m, &xv, &yv);
+        }
         t[r] = (bench_now() - t0) / (double)per * 1e9;
     }
     return bench_median(t, 9);
@@ -136,6 +174,10 @@ static int cmd_fmnist(int argc, char **argv)
     size_t max_rows = argc > 6 ? (size_t)atol(argv[6]) : 0;
     bench_set tr = bench_load_fmnist(dir, "train", max_rows);
     bench_set te = bench_load_fmnist(dir, "t10k", 0);
+    size_t esz = f32 ? sizeof(float) : sizeof(double);
+    void *Xtr = as_prec(tr.X, tr.n * tr.d, f32), *Xte = as_prec(te.X, te.n * te.d, f32);
+    tr.X = te.X = NULL;
+    ann_matrix vtr = row_view(Xtr, tr.n, tr.d, f32), vte = row_view(Xte, te.n, te.d, f32);
 
     size_t units[3] = {256, 128, 10};
     ann_activation acts[3] = {ANN_ACT_RELU, ANN_ACT_RELU, ANN_ACT_SOFTMAX};
@@ -164,14 +206,14 @@ static int cmd_fmnist(int argc, char **argv)
     }
     gemm_seconds = 0;
     double t0 = bench_now();
-    CHECK(ann_fit_labels(m, tr.X, tr.y, tr.n));
+    CHECK(ann_fit_labels_view(m, &vtr, tr.y));
     double t_train = bench_now() - t0;
     double g_train = gemm_seconds;
     double hwm = vm_kib("VmHWM:") / 1024.0;
-    double data_mib = (double)(tr.n * (tr.d * sizeof(double) + sizeof(int32_t))) / 1048576.0;
+    double data_mib = (double)(tr.n * (tr.d * esz + sizeof(int32_t))) / 1048576.0;
 
     int32_t *pred = bench_xmalloc(te.n * sizeof *pred);
-    CHECK(ann_predict_labels(m, te.X, te.n, pred));
+    CHECK(ann_predict_labels_view(m, &vte, pred));
     size_t ok = 0;
     for (size_t i = 0; i < te.n; i++)
         ok += pred[i] == te.y[i];
@@ -185,21 +227,24 @@ static int cmd_fmnist(int argc, char **argv)
     if (!init) {
         /* Inference at batch 1024: ann_predict on 1024-row slices of the
          * test set, several passes, median pass rate. */
-        double *out = bench_xmalloc(1024 * 10 * sizeof(double));
+        void *out = bench_xmalloc(1024 * 10 * esz);
         size_t nb = te.n / 1024;
         double rates[5], gfr[5];
         for (int r = 0; r < 5; r++) {
             gemm_seconds = 0;
             double s0 = bench_now();
-            for (size_t b = 0; b < nb; b++)
-                CHECK(ann_predict(m, te.X + b * 1024 * te.d, 1024, out));
+            for (size_t b = 0; b < nb; b++) {
+                ann_matrix xv = row_view((char *)Xte + b * 1024 * te.d * esz, 1024, te.d, f32);
+                ann_matrix yv = row_view(out, 1024, 10, f32);
+                CHECK(ann_predict_view(m, &xv, &yv));
+            }
             double dt = bench_now() - s0;
             rates[r] = (double)(nb * 1024) / dt;
             gfr[r] = gemm_seconds / dt;
         }
         infer = bench_median(rates, 5);
         infer_gf = bench_median(gfr, 5);
-        lat = one_row_ns(m, te.X, te.d, te.n, 10) / 1000.0;
+        lat = one_row_view_ns(m, Xte, te.d, te.n, f32) / 1000.0;
         free(out);
     }
     printf("{\"impl\":\"%s\",\"work\":\"fmnist\",\"prec\":\"%s\",\"opt\":\"%s\","
@@ -211,6 +256,11 @@ static int cmd_fmnist(int argc, char **argv)
            (double)(epochs * tr.n) / t_train, g_train / t_train,
            (double)ok / (double)te.n, infer, infer_gf, lat, data_mib, hwm - rss0);
     ann_destroy(m);
+    free(Xtr);
+    free(Xte);
+    free(tr.y);
+    free(te.y);
+    free(pred);
     return 0;
 }
 
@@ -307,7 +357,7 @@ static int cmd_tiny(int argc, char **argv)
     for (size_t i = 0; i < nte; i++)
         mse += (yh[i] - yte[i]) * (yh[i] - yte[i]);
     mse /= (double)nte;
-    double lat = one_row_ns(m, Xte, 4, nte, 1);
+    double lat = one_row_ns(m, Xte, 4, nte);
     printf("{\"impl\":\"libann\",\"work\":\"tiny\",\"prec\":\"%s\",\"batch\":%zu,"
            "\"threads\":\"%s\",\"epochs\":%zu,\"train_sps\":%.1f,\"mse\":%.6f,"
            "\"lat1_ns\":%.1f}\n",
