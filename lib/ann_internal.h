@@ -204,7 +204,13 @@ typedef struct ann__batch_src {
     const size_t *idx;        /* row indices, or NULL = consecutive rows */
     int scale_y;              /* training: targets through m->tgt */
     int check_x;              /* gather checks the X rows (see ann__gather) */
+    int defer_x;              /* ... in-place rows through layer 0 instead */
 } ann__batch_src;
+
+/* 1 if the calling thread runs with an invalid-operation or overflow trap
+ * enabled (glibc's feenableexcept), or if that cannot be known: inputs
+ * must then be checked before any arithmetic touches them. */
+int ann__fp_traps(void);
 
 /* Work buffers for batches of up to `cap` rows, allocated once. */
 typedef struct ann__ws {
@@ -231,6 +237,11 @@ typedef struct ann__ws {
      * OpenBLAS zero its output first.  Clear it when pointing grad at
      * another buffer. */
     int grad_zero;
+    /* In-place input rows whose check gather left to forward (predict's
+     * fused path): 1 after such a gather; forward then checks layer 0's
+     * pre-activations instead and leaves 2 here if any is not finite
+     * (the rows must then be checked), 0 if all are. */
+    int x_deferred;
 } ann__ws;
 
 int ann__ws_init(ann__ws *ws, const ann *model, size_t cap, int training);
@@ -242,7 +253,13 @@ void ann__ws_free(ann__ws *ws);
  * conversion or reordering is needed.  With src->check_x, returns 1 if an
  * X row holds a value that is not finite (or, for float models, beyond
  * float's range) - checked on the same pass as the copy - and the batch
- * must not be used; otherwise 0. */
+ * must not be used; otherwise 0.  With src->defer_x too, rows used in
+ * place are not read here: ws->x_deferred is set and forward checks layer
+ * 0's pre-activations instead, fewer values and still in cache (a
+ * non-finite input makes every pre-activation of its row non-finite: NaN*w,
+ * Inf*0 and Inf-Inf are NaN, Inf*w is Inf), so the caller's rows are read
+ * once, by the product.  Only without FP traps (ann__fp_traps): a NaN
+ * reaching the product would raise one. */
 int ann__gather(const ann *m, ann__ws *ws, const ann__batch_src *src,
                 size_t start, size_t count, const void **xp, const void **yp);
 /* Forward B rows of x.  Returns the output matrix (B x n_out, in ws). */

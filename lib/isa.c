@@ -3,13 +3,25 @@
  * runs (engine.c is compiled once per instruction set).  The choice is made
  * once, on first use; LIBANN_ISA=generic in the environment (read then)
  * pins the baseline table, e.g. to compare the two. */
+#define _GNU_SOURCE /* fegetexcept */
 #include "ann_internal.h"
 
+#include <fenv.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define F32(m) ((m)->s.precision == ANN_PRECISION_F32)
+
+/* ---- the caller's floating-point traps ----------------------------------- */
+int ann__fp_traps(void)
+{
+#if defined(__GLIBC__) && defined(FE_INVALID) && defined(FE_OVERFLOW)
+    return (fegetexcept() & (FE_INVALID | FE_OVERFLOW)) != 0;
+#else
+    return 1;
+#endif
+}
 
 /* ---- instruction-set choice -------------------------------------------- */
 static _Atomic(const ann__kernels *) chosen;

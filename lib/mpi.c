@@ -232,7 +232,7 @@ static ann_status fit_mpi(ann *m, MPI_Comm comm, const char *fn, const double *X
         memcpy(base, idx, n_train * sizeof *base);
     ann__view Xv = ann__dense(X, rows, m->n_inputs);
     ann__view Yv = ann__dense(Y, rows, m->units[m->n_layers - 1]);
-    ann__batch_src src = {&Xv, use_labels ? NULL : &Yv, use_labels ? labels : NULL, lidx, 0, 0};
+    ann__batch_src src = {&Xv, use_labels ? NULL : &Yv, use_labels ? labels : NULL, lidx, 0, 0, 0};
 
     /* The step's reduction buffer is the gradient itself plus one slot. */
     ws.grad = gbuf;

@@ -64,7 +64,8 @@ static ann_status run(const ann *m, const char *fn, const ann_matrix *Xm,
         return ann__fail(m, 0, ANN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     }
     ann__view T = ann__dense(tmp, cap, n_out);
-    ann__batch_src src = {&X, kind == OUT_LOSS ? &Y : NULL, NULL, NULL, 0, fused};
+    ann__batch_src src = {&X, kind == OUT_LOSS ? &Y : NULL, NULL, NULL, 0, fused,
+                          fused && !ann__fp_traps()};
     double total = 0;
     ann__blas_enter();
     for (size_t s = 0; s < n_rows; s += cap) {
@@ -77,6 +78,14 @@ static ann_status run(const ann *m, const char *fn, const ann_matrix *Xm,
                 break;
         }
         const void *out = ann__forward(m, &ws, x, B);
+        if (ws.x_deferred) {
+            /* a non-finite pre-activation: a bad row, or finite inputs
+             * large enough to overflow (then carry on as before) */
+            ws.x_deferred = 0;
+            st = ann__check_view(m, 0, "X", &X);
+            if (st != ANN_OK)
+                break;
+        }
         ann__unscale_out(m, &ws, B); /* targets back in their units */
         if (kind == OUT_VALUES) {
             ann__store_output(m, out, B, &Y, s);

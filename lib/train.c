@@ -206,7 +206,7 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
         free(m->tgt);
         m->tgt = nt;
     }
-    ann__batch_src src = {&Xv, use_labels ? NULL : &Yv, use_labels ? labels : NULL, idx, 1, 0};
+    ann__batch_src src = {&Xv, use_labels ? NULL : &Yv, use_labels ? labels : NULL, idx, 1, 0, 0};
     /* Without shuffling the rows are consumed in order: skip the index
      * (and, for double models, the copy). */
     ann__batch_src tsrc = src;
@@ -403,7 +403,7 @@ static ann_status train_batch_common(ann *m, const char *fn, const ann_matrix *X
             goto out;
         }
     }
-    ann__batch_src src = {&Xv, &Yv, NULL, NULL, 1, 0};
+    ann__batch_src src = {&Xv, &Yv, NULL, NULL, 1, 0, 0};
     const void *x, *y;
     ann__blas_enter();
     ann__gather(m, &ws, &src, 0, n_rows, &x, &y);

@@ -320,7 +320,7 @@ static void row_step_case(ann_precision prec, ann_optimizer opt, int nest, ann_a
         ASSERT_OK(ann_train_batch(a, x, y, 1));
         /* b: the two passes, by hand */
         ann__view xv = ann__dense(x, 1, NI), yv = ann__dense(y, 1, NO);
-        ann__batch_src src = {&xv, &yv, NULL, NULL, 1, 0};
+        ann__batch_src src = {&xv, &yv, NULL, NULL, 1, 0, 0};
         ann__ws ws;
         assert_int_equal(ann__ws_init(&ws, b, 1, 1), 0);
         assert_int_equal(ann__alloc_opt_state(b), 0);

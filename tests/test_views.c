@@ -3,6 +3,8 @@
  * same results as the contiguous double API, bitwise; strides validated. */
 #include "common.h"
 
+#include <stdio.h>
+
 enum { N = 40, NI = 5, NO = 3 };
 
 /* Lay out A (rows x cols, row-major doubles, float-representable) in one of
@@ -161,11 +163,91 @@ static void test_view_validation(void **state)
     ann_destroy(m);
 }
 
+/* Rows a float32 model (or a double model) reads in place are checked
+ * through layer 0's pre-activations, not read twice.  Every non-finite
+ * input must still be caught - also with zero weights (Inf*0 and NaN*0 are
+ * NaN) and wherever it sits - and leave Y untouched, through the narrow
+ * direct loops (fan 3) and the GEMM path (fan 40), at one chunk and beyond
+ * it.  Finite inputs that overflow the pre-activations are no error: the
+ * outputs equal those of the copying path (a strided view), bit for bit. */
+static void test_in_place_input_check(void **state)
+{
+    (void)state;
+    const size_t fans[] = {3, 40}, rows[] = {1, 9, 1024, 1100};
+    const double bads[] = {NAN, INFINITY, -INFINITY};
+    for (int prec = 0; prec < 2; prec++)
+        for (size_t fi = 0; fi < 2; fi++) {
+            size_t fan = fans[fi];
+            size_t u[] = {6, 2};
+            ann_activation a[] = {ANN_ACT_RELU, ANN_ACT_SOFTMAX};
+            ann *m = make_net(fan, 2, u, a);
+            ASSERT_OK(ann_set_param(m, ANN_PARAM_PRECISION,
+                                    prec ? ANN_PRECISION_F32 : ANN_PRECISION_F64));
+            double *W = calloc(6 * fan, sizeof *W), b[6] = {0};
+            ASSERT_OK(ann_set_weights(m, 0, W, b)); /* every weight 0 */
+            int dt = prec ? ANN_DTYPE_F32 : ANN_DTYPE_F64;
+            size_t item = prec ? sizeof(float) : sizeof(double);
+            for (size_t ri = 0; ri < 4; ri++) {
+                size_t n = rows[ri];
+                unsigned char *X = calloc(n * fan, item), *Y = malloc(n * 2 * item),
+                              *Y0 = malloc(n * 2 * item);
+                ann_matrix xv = {(ann_dtype)dt, n, fan, (ptrdiff_t)fan, 1, X};
+                ann_matrix yv = {(ann_dtype)dt, n, 2, 2, 1, Y};
+                const size_t where[][2] = {{0, 0}, {n - 1, fan - 1}, {n / 2, fan / 2}};
+                for (int k = 0; k < 3; k++)
+                    for (int w = 0; w < 3; w++) {
+                        size_t off = where[w][0] * fan + where[w][1];
+                        if (prec) ((float *)X)[off] = (float)bads[k];
+                        else ((double *)X)[off] = bads[k];
+                        memset(Y, 0x5a, n * 2 * item);
+                        memcpy(Y0, Y, n * 2 * item);
+                        assert_int_equal(ann_predict_view(m, &xv, &yv), ANN_ERR_NON_FINITE);
+                        char want[64];
+                        snprintf(want, sizeof want, "X[%zu][%zu]", where[w][0], where[w][1]);
+                        assert_non_null(strstr(ann_errmsg(m), want));
+                        assert_memory_equal(Y, Y0, n * 2 * item);
+                        if (prec) ((float *)X)[off] = 0;
+                        else ((double *)X)[off] = 0;
+                    }
+                free(X);
+                free(Y);
+                free(Y0);
+            }
+            /* overflow: a huge finite input times a large weight */
+            for (size_t i = 0; i < 6 * fan; i++)
+                W[i] = i % 3 ? 1e30 : -1e30;
+            ASSERT_OK(ann_set_weights(m, 0, W, NULL));
+            size_t n = 9;
+            double big = prec ? 3e38 : 1e300;
+            unsigned char *X = calloc(n * fan, item), *Xs = calloc(2 * n * fan, item);
+            unsigned char *Y = calloc(n * 2, item), *Ys = calloc(n * 2, item);
+            for (size_t i = 0; i < n * fan; i++) {
+                double v = i % 2 ? big : 0.25 * (double)(i % 7);
+                size_t r = i / fan, c = i % fan;
+                if (prec) ((float *)X)[i] = (float)v, ((float *)Xs)[2 * r * fan + c] = (float)v;
+                else ((double *)X)[i] = v, ((double *)Xs)[2 * r * fan + c] = v;
+            }
+            ann_matrix xv = {(ann_dtype)dt, n, fan, (ptrdiff_t)fan, 1, X};
+            ann_matrix xs = {(ann_dtype)dt, n, fan, 2 * (ptrdiff_t)fan, 1, Xs};
+            ann_matrix yv = {(ann_dtype)dt, n, 2, 2, 1, Y}, ys = {(ann_dtype)dt, n, 2, 2, 1, Ys};
+            ASSERT_OK(ann_predict_view(m, &xv, &yv));
+            ASSERT_OK(ann_predict_view(m, &xs, &ys));
+            assert_memory_equal(Y, Ys, n * 2 * item);
+            free(X);
+            free(Xs);
+            free(Y);
+            free(Ys);
+            free(W);
+            ann_destroy(m);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_layout),
         cmocka_unit_test(test_view_validation),
+        cmocka_unit_test(test_in_place_input_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
