@@ -14,7 +14,16 @@
  * products at B = 1024.  Each shape is timed in 7 blocks of >= 20 ms and
  * the median block is used.  The thread count is set with
  * openblas_set_num_threads in this process only; each shape is also timed
- * at 1 thread so the best per-product choice is visible. */
+ * at 1 thread so the best per-product choice is visible.
+ *
+ * The optimizer floor: one step's update pass over the net's parameters
+ * alone (plain C loops, the same arithmetic as libann's: SGD w -= lr g;
+ * momentum v = mu v + g, w -= lr v; Adam m, v and w with one correctly
+ * rounded square root and one division per parameter), compiled for AVX2
+ * when the CPU has it, times the steps of an epoch.  (GEMM floor + Adam's
+ * pass) / (GEMM floor + SGD's pass) is then the least Adam ÷ SGD epoch
+ * ratio any implementation that runs its GEMMs at the floor and updates
+ * exactly, in one pass on one thread, can reach. */
 #include <cblas.h>
 
 #include "bench_common.h"
@@ -22,6 +31,90 @@
 void openblas_set_num_threads(int);
 
 static int f32;
+
+/* ---- the optimizer passes ---------------------------------------------- */
+#define UPD_FUNCS(T, SQRT, SFX)                                                  \
+    __attribute__((target_clones("avx2", "default"), noinline)) static void    \
+    upd_sgd_##SFX(size_t n, T *restrict w, T *restrict g, T lr)                \
+    {                                                                          \
+        for (size_t i = 0; i < n; i++) {                                       \
+            w[i] -= lr * g[i];                                                 \
+            g[i] = 0;                                                          \
+        }                                                                      \
+    }                                                                          \
+    __attribute__((target_clones("avx2", "default"), noinline)) static void    \
+    upd_mom_##SFX(size_t n, T *restrict w, T *restrict g, T *restrict v, T lr, T mu) \
+    {                                                                          \
+        for (size_t i = 0; i < n; i++) {                                       \
+            v[i] = mu * v[i] + g[i];                                           \
+            w[i] -= lr * v[i];                                                 \
+            g[i] = 0;                                                          \
+        }                                                                      \
+    }                                                                          \
+    __attribute__((target_clones("avx2", "default"), noinline)) static void    \
+    upd_adam_##SFX(size_t n, T *restrict w, T *restrict g, T *restrict mo,     \
+                   T *restrict ve, T step, T eps)                              \
+    {                                                                          \
+        for (size_t i = 0; i < n; i++) {                                       \
+            T gi = g[i];                                                       \
+            mo[i] = (T)0.9 * mo[i] + (T)0.1 * gi;                              \
+            ve[i] = (T)0.999 * ve[i] + (T)0.001 * gi * gi;                     \
+            w[i] -= step * mo[i] / (SQRT(ve[i]) + eps);                        \
+            g[i] = 0;                                                          \
+        }                                                                      \
+    }
+UPD_FUNCS(float, sqrtf, f)
+UPD_FUNCS(double, sqrt, d)
+
+/* Seconds per step of each pass over n parameters (median of 7 blocks of
+ * >= 20 ms; the gradient is refilled outside the clock). */
+static void time_updates(size_t n, double out[3])
+{
+    size_t es = f32 ? 4 : 8;
+    char *w = bench_xmalloc(n * es), *g = bench_xmalloc(n * es), *a = bench_xmalloc(n * es),
+         *b = bench_xmalloc(n * es);
+    for (int k = 0; k < 3; k++) {
+        double blk[7];
+        for (size_t i = 0; i < n; i++) {
+            double gi = 1e-3 * (double)(i % 7) - 2e-3, wi = 0.01 * (double)(i % 13);
+            if (f32)
+                ((float *)w)[i] = (float)wi, ((float *)a)[i] = 0, ((float *)b)[i] = 1e-6f,
+                ((float *)g)[i] = (float)gi;
+            else
+                ((double *)w)[i] = wi, ((double *)a)[i] = 0, ((double *)b)[i] = 1e-6,
+                ((double *)g)[i] = gi;
+        }
+        for (int r = 0; r < 7; r++) {
+            size_t reps = 0;
+            double t = 0;
+            while (t < 0.02) {
+                /* a gradient in cache, as after the weight-gradient GEMM */
+                if (f32)
+                    memset(g, 0x3a, n * es);
+                else
+                    memset(g, 0x3f, n * es);
+                double t0 = bench_now();
+                if (k == 0)
+                    f32 ? upd_sgd_f(n, (float *)w, (float *)g, 0.1f)
+                        : upd_sgd_d(n, (double *)w, (double *)g, 0.1);
+                else if (k == 1)
+                    f32 ? upd_mom_f(n, (float *)w, (float *)g, (float *)a, 0.01f, 0.9f)
+                        : upd_mom_d(n, (double *)w, (double *)g, (double *)a, 0.01, 0.9);
+                else
+                    f32 ? upd_adam_f(n, (float *)w, (float *)g, (float *)a, (float *)b, 1e-3f, 1e-8f)
+                        : upd_adam_d(n, (double *)w, (double *)g, (double *)a, (double *)b, 1e-3, 1e-8);
+                t += bench_now() - t0;
+                reps++;
+            }
+            blk[r] = t / (double)reps;
+        }
+        out[k] = bench_median(blk, 7);
+    }
+    free(w);
+    free(g);
+    free(a);
+    free(b);
+}
 
 static double time_gemm(int ta, int tb, size_t M, size_t N, size_t K)
 {
@@ -124,11 +217,21 @@ int main(int argc, char **argv)
                argv[1], threads, l, units[l], fan[l], tt * 1e6, t1 * 1e6,
                2e-9 * 1024.0 * (double)(units[l] * fan[l]) / tt);
     }
+    size_t n_params = 0;
+    for (size_t l = 0; l < L; l++)
+        n_params += units[l] * (fan[l] + 1);
+    double upd[3];
+    time_updates(n_params, upd);
+    double steps = (double)(nfull + (rem ? 1 : 0));
     printf("{\"work\":\"roofline\",\"prec\":\"%s\",\"threads\":\"%d\",\"rows\":%zu,\"batch\":%zu,"
            "\"epoch_all_s\":%.5f,\"epoch_s\":%.5f,\"epoch_best_s\":%.5f,\"dx0_s\":%.5f,"
            "\"train_sps\":%.1f,\"infer_1000_s\":%.6f,\"infer_best_1000_s\":%.6f,"
-           "\"infer_sps\":%.1f}\n",
+           "\"infer_sps\":%.1f,\"params\":%zu,\"upd_sgd_s\":%.5f,\"upd_momentum_s\":%.5f,"
+           "\"upd_adam_s\":%.5f,\"min_momentum_ratio\":%.4f,\"min_adam_ratio\":%.4f}\n",
            argv[1], threads, rows, Bt, epoch_all, epoch_nodx0, epoch_best, dx0,
-           (double)rows / epoch_nodx0, infer, infer_best, 1000.0 / infer);
+           (double)rows / epoch_nodx0, infer, infer_best, 1000.0 / infer, n_params,
+           upd[0] * steps, upd[1] * steps, upd[2] * steps,
+           (epoch_nodx0 + upd[1] * steps) / (epoch_nodx0 + upd[0] * steps),
+           (epoch_nodx0 + upd[2] * steps) / (epoch_nodx0 + upd[0] * steps));
     return 0;
 }
