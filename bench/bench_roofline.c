@@ -34,7 +34,7 @@ static int f32;
 
 /* ---- the optimizer passes ---------------------------------------------- */
 #define UPD_FUNCS(T, SQRT, SFX)                                                  \
-    __attribute__((target_clones("avx2", "default"), noinline)) static void    \
+    __attribute__((target_clones("avx2", "default"))) static void    \
     upd_sgd_##SFX(size_t n, T *restrict w, T *restrict g, T lr)                \
     {                                                                          \
         for (size_t i = 0; i < n; i++) {                                       \
@@ -42,7 +42,7 @@ static int f32;
             g[i] = 0;                                                          \
         }                                                                      \
     }                                                                          \
-    __attribute__((target_clones("avx2", "default"), noinline)) static void    \
+    __attribute__((target_clones("avx2", "default"))) static void    \
     upd_mom_##SFX(size_t n, T *restrict w, T *restrict g, T *restrict v, T lr, T mu) \
     {                                                                          \
         for (size_t i = 0; i < n; i++) {                                       \
@@ -51,7 +51,7 @@ static int f32;
             g[i] = 0;                                                          \
         }                                                                      \
     }                                                                          \
-    __attribute__((target_clones("avx2", "default"), noinline)) static void    \
+    __attribute__((target_clones("avx2", "default"))) static void    \
     upd_adam_##SFX(size_t n, T *restrict w, T *restrict g, T *restrict mo,     \
                    T *restrict ve, T step, T eps)                              \
     {                                                                          \
