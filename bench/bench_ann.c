@@ -109,7 +109,6 @@ static ann *make_net(size_t n_in, size_t L, const size_t *units,
     return m;
 }
 
-/* Median of `reps` block timings of `per` one-row predictions, in ns. */
 /* A row-major view of rows x cols elements of the model's precision. */
 static ann_matrix row_view(void *data, size_t rows, size_t cols, int f32)
 {
@@ -132,31 +131,23 @@ static void *as_prec(double *X, size_t n, int f32)
     return F;
 }
 
-/* One-row latency through the double API (the tiny nets' fast path). */
-static double one_row_ns(const ann *m, const double *X, size_t n_in, size_t n_rows)
-{
-    double y[16], t[9];
-    size_t per = 20000;
-    for (int r = 0; r < 9; r++) {
-        double t0 = bench_now();
-        for (size_t i = 0; i < per; i++)
-            ann_predict(m, X + (i % n_rows) * n_in, 1, y);
-        t[r] = (bench_now() - t0) / (double)per * 1e9;
-    }
-    return bench_median(t, 9);
-}
-
-/* One-row latency through a view in the model's precision. */
-static double one_row_view_ns(const ann *m, void *X, size_t n_in, size_t n_rows, int f32)
+/* One-row latency, in ns: the median of 9 blocks of 20000 predictions of
+ * consecutive rows of X, through the double API (view = 0: the small nets'
+ * fast path) or through row views in the model's precision (view = 1). */
+static double one_row_ns(const ann *m, void *X, size_t n_in, size_t n_rows, int view, int f32)
 {
     double y[16], t[9];
     size_t per = 20000, esz = f32 ? sizeof(float) : sizeof(double);
     for (int r = 0; r < 9; r++) {
         double t0 = bench_now();
         for (size_t i = 0; i < per; i++) {
-            ann_matrix xv = row_view((char *)X + (i % n_rows) * n_in * esz, 1, n_in, f32);
-            ann_matrix yv = row_view(y, 1, 10, f32);
-            ann_predict_view(m, &xv, &yv);
+            void *row = (char *)X + (i % n_rows) * n_in * esz;
+            if (view) {
+                ann_matrix xv = row_view(row, 1, n_in, f32), yv = row_view(y, 1, 10, f32);
+                ann_predict_view(m, &xv, &yv);
+            } else {
+                ann_predict(m, row, 1, y);
+            }
         }
         t[r] = (bench_now() - t0) / (double)per * 1e9;
     }
@@ -244,7 +235,7 @@ static int cmd_fmnist(int argc, char **argv)
         }
         infer = bench_median(rates, 5);
         infer_gf = bench_median(gfr, 5);
-        lat = one_row_view_ns(m, Xte, te.d, te.n, f32) / 1000.0;
+        lat = one_row_ns(m, Xte, te.d, te.n, 1, f32) / 1000.0;
         free(out);
     }
     printf("{\"impl\":\"%s\",\"work\":\"fmnist\",\"prec\":\"%s\",\"opt\":\"%s\","
@@ -357,7 +348,7 @@ static int cmd_tiny(int argc, char **argv)
     for (size_t i = 0; i < nte; i++)
         mse += (yh[i] - yte[i]) * (yh[i] - yte[i]);
     mse /= (double)nte;
-    double lat = one_row_ns(m, Xte, 4, nte);
+    double lat = one_row_ns(m, Xte, 4, nte, 0, 0);
     printf("{\"impl\":\"libann\",\"work\":\"tiny\",\"prec\":\"%s\",\"batch\":%zu,"
            "\"threads\":\"%s\",\"epochs\":%zu,\"train_sps\":%.1f,\"mse\":%.6f,"
            "\"lat1_ns\":%.1f}\n",

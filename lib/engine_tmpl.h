@@ -473,20 +473,6 @@ static void SFX(unscale_out)(const ann *m, ann__ws *ws, size_t B)
             o[r * n_out + k] = (T)((double)o[r * n_out + k] * sd[k] + mu[k]);
 }
 
-/* 1 if any of v[0..n) is not finite (integer compares on the bits, OR-ed:
- * vectorises, no floating-point traps). */
-static int SFX(nonfinite)(const T *v, size_t n)
-{
-    const UT inf = sizeof(T) == sizeof(float) ? (UT)0x7F800000u : (UT)0x7FF0000000000000u;
-    UT acc = 0;
-    for (size_t i = 0; i < n; i++) {
-        UT b;
-        memcpy(&b, v + i, sizeof b);
-        acc |= (UT)((b & ~((UT)1 << (sizeof(UT) * 8 - 1))) >= inf);
-    }
-    return acc != 0;
-}
-
 static const T *SFX(forward)(const ann *m, ann__ws *ws, const T *x, size_t B)
 {
     const T *params = m->params;
@@ -496,8 +482,11 @@ static const T *SFX(forward)(const ann *m, ann__ws *ws, const T *x, size_t B)
         size_t u = m->units[l], fan = m->fan_in[l];
         T *out = ws->a[l];
         SFX(mm_xwt)(B, u, fan, in, params + m->w_off[l], params + m->b_off[l], out);
-        if (l == 0 && ws->x_deferred) /* see ann__gather */
-            ws->x_deferred = SFX(nonfinite)(out, B * u) ? 2 : 0;
+        if (l == 0 && ws->x_deferred) { /* see ann__gather */
+            int dt = sizeof(T) == sizeof(double) ? ANN_DTYPE_F64 : ANN_DTYPE_F32;
+            ann__view z = {dt, B, u, (ptrdiff_t)u, 1, out};
+            ws->x_deferred = k_scan(&z, 0) ? 2 : 0;
+        }
         /* the output's pre-activations: only cross-entropy's loss reads them */
         SFX(act)(m->acts[l], slope, B, u, out,
                  l + 1 == m->n_layers && m->s.loss == ANN_LOSS_CROSS_ENTROPY

@@ -81,7 +81,6 @@ static ann_status run(const ann *m, const char *fn, const ann_matrix *Xm,
         if (ws.x_deferred) {
             /* a non-finite pre-activation: a bad row, or finite inputs
              * large enough to overflow (then carry on as before) */
-            ws.x_deferred = 0;
             st = ann__check_view(m, 0, "X", &X);
             if (st != ANN_OK)
                 break;
