@@ -242,6 +242,16 @@ typedef struct ann__ws {
      * pre-activations instead and leaves 2 here if any is not finite
      * (the rows must then be checked), 0 if all are. */
     int x_deferred;
+    /* Weights stepped by plain SGD's fused GEMM (backward_update on a
+     * BLAS-sized layer, B > 1) are not checked by the step: it sets this
+     * to 1.  The next forward then looks at row 0 of every BLAS-sized
+     * layer's pre-activations and leaves 2 here if one is not finite (a
+     * NaN or infinite weight makes its whole column non-finite, whatever
+     * the inputs: NaN*x, Inf*0 and Inf-Inf are NaN).  The caller must
+     * resolve it: ann__params_bad after a 2 (the cause may instead be
+     * inputs that overflow), or after the last step when no forward
+     * follows; then set it back to 0. */
+    int w_pending;
 } ann__ws;
 
 int ann__ws_init(ann__ws *ws, const ann *model, size_t cap, int training);
@@ -314,6 +324,8 @@ int ann__predict1(const ann *m, const double *x, double *y);
 /* 0 if every element of v is finite (and, with f32_limit, within float's
  * range), else 1: the fast pass of ann__check_view. */
 int ann__scan(const ann__view *v, int f32_limit);
+/* 1 if a parameter of m is NaN or infinite, else 0. */
+int ann__params_bad(const ann *m);
 
 /* The B*n_out x n_params Jacobian of the outputs (after forward on x). */
 void ann__jacobian(const ann *m, ann__ws *ws, const void *x, size_t B, void *J);

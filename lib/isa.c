@@ -220,6 +220,13 @@ int ann__scan(const ann__view *v, int f32_limit)
     return K()->scan(v, f32_limit);
 }
 
+int ann__params_bad(const ann *m)
+{
+    ann__view v = {F32(m) ? ANN_DTYPE_F32 : ANN_DTYPE_F64, 1, m->n_params,
+                   (ptrdiff_t)m->n_params, 1, m->params};
+    return K()->scan(&v, 0);
+}
+
 int ann__predict1(const ann *m, const double *x, double *y)
 {
     return K()->predict1(m, x, y);

@@ -103,6 +103,16 @@ void ann__split_rows(const ann *m, size_t *idx, size_t n_rows, size_t n_val)
     }
 }
 
+/* The divergence of an update in epoch e, batch b (1-based); the caller
+ * has restored the weights of the epoch's start. */
+static ann_status overflowed(ann *m, const char *fn, size_t e, size_t b)
+{
+    return ann__fail(m, 1, ANN_ERR_DIVERGED,
+                     "%s: the update overflowed in epoch %zu, batch %zu; "
+                     "weights restored to the start of epoch %zu",
+                     fn, e, b, e);
+}
+
 /* Mean loss over rows idx[0..n) (or consecutive rows when idx is NULL). */
 static double eval_rows(const ann *m, ann__ws *ws, const ann__batch_src *src,
                         size_t first, size_t n)
@@ -242,6 +252,15 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
             const void *x, *y;
             ann__gather(m, &ws, &tsrc, start, cnt, &x, &y);
             ann__forward(m, &ws, x, cnt);
+            /* The previous step's unchecked weights (ann__ws.w_pending):
+             * this forward has looked at them. */
+            int suspect = ws.w_pending == 2;
+            ws.w_pending = 0;
+            if (suspect && ann__params_bad(m)) {
+                ann__snap_restore(m, &snap);
+                st = overflowed(m, fn, e, bi);
+                goto diverged;
+            }
             double ls = ann__loss_sum(m, &ws, y, cnt);
             if (!isfinite(ls)) {
                 /* Nothing of this step has been applied yet. */
@@ -253,13 +272,19 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
             }
             if (ann__backward_update(m, &ws, x, y, cnt, lr)) {
                 ann__snap_restore(m, &snap);
-                st = ann__fail(m, 1, ANN_ERR_DIVERGED,
-                               "%s: the update overflowed in epoch %zu, batch %zu; "
-                               "weights restored to the start of epoch %zu",
-                               fn, e, bi + 1, e);
+                st = overflowed(m, fn, e, bi + 1);
                 goto diverged;
             }
             total += ls;
+        }
+        /* No forward follows the last step: check its weights here. */
+        if (ws.w_pending) {
+            ws.w_pending = 0;
+            if (ann__params_bad(m)) {
+                ann__snap_restore(m, &snap);
+                st = overflowed(m, fn, e, n_batches);
+                goto diverged;
+            }
         }
         train_loss = total / (double)n_train;
     epoch_done:
@@ -414,7 +439,8 @@ static ann_status train_batch_common(ann *m, const char *fn, const ann_matrix *X
                        isnan(ls) ? "NaN" : "infinite");
     } else {
         ann__snap_take(m, &snap);
-        if (ann__backward_update(m, &ws, x, y, n_rows, ann__current_lr(m))) {
+        if (ann__backward_update(m, &ws, x, y, n_rows, ann__current_lr(m)) ||
+            (ws.w_pending && ann__params_bad(m))) {
             ann__snap_restore(m, &snap);
             st = ann__fail(m, 1, ANN_ERR_DIVERGED,
                            "%s: the update overflowed; weights unchanged", fn);

@@ -137,6 +137,135 @@ static void test_gradients(void **state)
     printf("gradient check: %d models, max relative error %.3g\n", n_models, worst_rel);
 }
 
+/* BLAS-sized layers (more than ANN__DIRECT_MAX = 4096 multiply-adds per
+ * row) take plain SGD's fused step: the weight-gradient GEMM writes the
+ * weights, W <- (1 - lr l2) W - lr D^T A (lib/engine_tmpl.h).  An
+ * 80-64-72-3 tanh net (layers 0 and 1 fused, layer 2 a direct loop), 9
+ * rows, learning rate 1:
+ *  - float64, l2 = 0: w0 - w1 against fourth-order central differences of
+ *    ann_evaluate, on every 5th parameter and every bias;
+ *  - float64, l2 = 0.3: the same plus l2 * w0 on the weights (ann_evaluate
+ *    has no L2 term), biases unpenalised;
+ *  - float32, l2 = 0.3: the step from the same float-rounded start against
+ *    float64's, relative to the largest step (float rounding only). */
+enum { W_IN = 80, W_ROWS = 9, W_OUT = 3, W_L = 3 };
+static const size_t W_UNITS[W_L] = {64, 72, W_OUT};
+
+static ann *wide_net(int f32, double l2, const double *w)
+{
+    ann_activation a[W_L] = {ANN_ACT_TANH, ANN_ACT_TANH, ANN_ACT_IDENTITY};
+    ann *m = make_net(W_IN, W_L, W_UNITS, a);
+    if (f32)
+        ASSERT_OK(ann_set_param(m, ANN_PARAM_PRECISION, ANN_PRECISION_F32));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_LEARNING_RATE, 1.0));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_L2, l2));
+    if (w)
+        weights_load(m, w);
+    return m;
+}
+
+/* 1 if parameter i (in weights_dump's order) is a bias. */
+static int wide_is_bias(size_t i)
+{
+    size_t off = 0, fan = W_IN;
+    for (size_t l = 0; l < W_L; l++) {
+        size_t nw = W_UNITS[l] * fan;
+        if (i < off + nw)
+            return 0;
+        if (i < off + nw + W_UNITS[l])
+            return 1;
+        off += nw + W_UNITS[l];
+        fan = W_UNITS[l];
+    }
+    return 0;
+}
+
+static double *wide_step(int f32, double l2, const double *w0, const double *X, const double *Y)
+{
+    ann *m = wide_net(f32, l2, w0);
+    ASSERT_OK(ann_train_batch(m, X, Y, W_ROWS));
+    double *w1 = weights_dump(m, NULL);
+    ann_destroy(m);
+    return w1;
+}
+
+static void test_gradients_blas_layers(void **state)
+{
+    (void)state;
+    uint64_t s = 4242;
+    double X[W_ROWS * W_IN], Y[W_ROWS * W_OUT];
+    for (size_t i = 0; i < W_ROWS * W_IN; i++)
+        X[i] = 2 * t_unif(&s) - 1;
+    for (size_t i = 0; i < W_ROWS * W_OUT; i++)
+        Y[i] = 2 * t_unif(&s) - 1;
+    ann *m = wide_net(0, 0, NULL);
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_SEED, 11));
+    ASSERT_OK(ann_reinit(m));
+    size_t n;
+    double *w0 = weights_dump(m, &n);
+    for (size_t i = 0; i < n; i++) /* biases away from 0, weights rounded to float */
+        w0[i] = (double)(float)(w0[i] + (wide_is_bias(i) ? 0.2 * (t_unif(&s) - 0.5) : 0));
+    weights_load(m, w0);
+
+    double *num = malloc(n * sizeof *num), *w = malloc(n * sizeof *w);
+    memcpy(w, w0, n * sizeof *w);
+    size_t checked = 0;
+    for (size_t i = 0; i < n; i++) {
+        num[i] = NAN;
+        if (i % 5 && !wide_is_bias(i))
+            continue;
+        double h = 1e-3 * fmax(1.0, fabs(w0[i])), f[4];
+        static const double off[4] = {-2, -1, 1, 2};
+        for (int k = 0; k < 4; k++) {
+            w[i] = w0[i] + off[k] * h;
+            weights_load(m, w);
+            ASSERT_OK(ann_evaluate(m, X, Y, W_ROWS, &f[k]));
+        }
+        w[i] = w0[i];
+        num[i] = (f[0] - 8 * f[1] + 8 * f[2] - f[3]) / (12 * h);
+        checked++;
+    }
+    ann_destroy(m);
+
+    static const double L2S[2] = {0, 0.3};
+    double worst = 0;
+    for (int c = 0; c < 2; c++) {
+        double l2 = L2S[c];
+        double *w1 = wide_step(0, l2, w0, X, Y), scale = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!isnan(num[i]))
+                scale = fmax(scale, fabs(num[i]));
+        for (size_t i = 0; i < n; i++) {
+            if (isnan(num[i]))
+                continue;
+            double want = num[i] + (wide_is_bias(i) ? 0 : l2 * w0[i]);
+            double an = w0[i] - w1[i];
+            double rel = fabs(an - want) / fmax(fmax(fabs(an), fabs(want)), 1e-4 * scale);
+            if (rel > worst)
+                worst = rel;
+            if (rel >= 1e-6)
+                fail_msg("l2 %g, parameter %zu: step %.17g, finite differences %.17g", l2, i,
+                         an, want);
+        }
+        if (c == 1) { /* float32's fused step against float64's */
+            double *v1 = wide_step(1, l2, w0, X, Y), big = 0, err = 0;
+            for (size_t i = 0; i < n; i++)
+                big = fmax(big, fabs(w0[i] - w1[i]));
+            for (size_t i = 0; i < n; i++)
+                err = fmax(err, fabs((w0[i] - v1[i]) - (w0[i] - w1[i])));
+            printf("float32 step vs float64: max difference %.3g of max step %.3g\n", err, big);
+            assert_true(big > 1e-3 && err <= 1e-4 * big);
+            free(v1);
+        }
+        free(w1);
+    }
+    printf("BLAS-sized layers: %zu parameters checked, max relative error %.3g\n", checked,
+           worst);
+    free(num);
+    free(w);
+    free(w0);
+}
+
 static double sig(double z) { return 1 / (1 + exp(-z)); }
 
 /* A 2-2-2 network computed by hand: forward values and both losses. */
@@ -238,6 +367,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients),
+        cmocka_unit_test(test_gradients_blas_layers),
         cmocka_unit_test(test_known_values),
         cmocka_unit_test(test_extreme_inputs),
     };

@@ -446,6 +446,57 @@ static void test_callback_stop(void **state)
     ann_destroy(ref);
 }
 
+/* Plain SGD steps BLAS-sized layers inside the weight-gradient GEMM and
+ * leaves their finiteness to the next forward pass, or to the end of the
+ * epoch (ann__ws.w_pending).  An 80-64(ReLU)-1 net whose layer-0 step
+ * overflows in the first batch while the loss is still finite (huge
+ * finite inputs and targets, a small W0 and W1 = 1, so that layer 1's
+ * checked step stays finite): the fit must name batch 1 and restore the
+ * weights, whether the next forward (4 batches) or the epoch's end (1
+ * batch) finds it; ann_train_batch must leave the weights unchanged. */
+static void test_divergence_fused_sgd(void **state)
+{
+    (void)state;
+    enum { IN = 80, H = 64, N = 32, B = 8 };
+    static double X[N * IN], Y[N], W0[H * IN], b0[H], W1[H], b1[1];
+    for (int f32 = 0; f32 < 2; f32++) {
+        double xs = f32 ? 1e4 : 1e150, ys = f32 ? 1e30 : 1e153;
+        uint64_t s = 99;
+        for (size_t i = 0; i < N * IN; i++)
+            X[i] = xs * t_unif(&s);
+        for (size_t i = 0; i < N; i++)
+            Y[i] = -ys;
+        for (size_t i = 0; i < H * IN; i++)
+            W0[i] = 1e-6 * (t_unif(&s) - 0.5);
+        for (size_t i = 0; i < H; i++)
+            W1[i] = 1;
+        for (size_t rows = B; rows <= N; rows += N - B) {
+            size_t u[2] = {H, 1};
+            ann_activation a[2] = {ANN_ACT_RELU, ANN_ACT_IDENTITY};
+            ann *m = make_net(IN, 2, u, a);
+            if (f32)
+                ASSERT_OK(ann_set_param(m, ANN_PARAM_PRECISION, ANN_PRECISION_F32));
+            ASSERT_OK(ann_set_param(m, ANN_PARAM_LEARNING_RATE, 1e6));
+            ASSERT_OK(ann_set_param(m, ANN_PARAM_SHUFFLE, 0));
+            ASSERT_OK(ann_set_param(m, ANN_PARAM_BATCH_SIZE, B));
+            ASSERT_OK(ann_set_param(m, ANN_PARAM_EPOCHS, 3));
+            ASSERT_OK(ann_set_weights(m, 0, W0, b0));
+            ASSERT_OK(ann_set_weights(m, 1, W1, b1));
+            size_t n;
+            double *before = weights_dump(m, &n);
+            assert_int_equal(ann_fit(m, X, Y, rows), ANN_ERR_DIVERGED);
+            if (!strstr(ann_errmsg(m), "update overflowed in epoch 1, batch 1;"))
+                fail_msg("f32 %d, %zu rows: %s", f32, rows, ann_errmsg(m));
+            assert_true(weights_equal_buf(m, before));
+            assert_int_equal(ann_train_batch(m, X, Y, B), ANN_ERR_DIVERGED);
+            assert_non_null(strstr(ann_errmsg(m), "update overflowed; weights unchanged"));
+            assert_true(weights_equal_buf(m, before));
+            free(before);
+            ann_destroy(m);
+        }
+    }
+}
+
 static void test_divergence_rollback(void **state)
 {
     (void)state;
@@ -593,6 +644,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_early_stopping),
         cmocka_unit_test(test_callback_stop),
         cmocka_unit_test(test_divergence_rollback),
+        cmocka_unit_test(test_divergence_fused_sgd),
         cmocka_unit_test(test_thread_count_reproducible),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
