@@ -145,11 +145,14 @@ if acc_cfg:
 P("### Optimizer cost (per-epoch time ÷ plain SGD's, same repeat)")
 P("")
 P("The floor columns come from `bench_roofline`: the GEMM floor of an epoch plus one "
-  "update pass per step over the 235,146 parameters, timed alone (SGD, momentum, and Adam with "
+  "update pass per step over the 235,146 parameters, timed alone (momentum, and Adam with "
   "its correctly rounded square root and division per parameter; one thread, cache-warm "
-  "gradient).  (floor + optimizer pass) ÷ (floor + SGD pass) is the least ratio an "
-  "implementation whose GEMMs run at the floor and whose update is one exact single-threaded "
-  "pass can reach; above 1.05 the target is out of reach that way.")
+  "gradient).  Plain SGD needs no pass: its step is the weight-gradient GEMM itself "
+  "(W ← W − lr·Dᵀ·A, libann's fused step), so (floor + optimizer pass) ÷ floor is the least "
+  "ratio an implementation whose GEMMs run at the floor and whose momentum or Adam update is "
+  "one exact single-threaded pass can reach; above 1.05 the target is out of reach that way.  "
+  "The last column is what one such pass costs an epoch (SGD's own pass, for comparison: "
+  "`upd_sgd_s` in the raw results).")
 P("")
 P("| prec | threads | momentum ÷ SGD | Adam ÷ SGD | floor: momentum ÷ SGD | floor: Adam ÷ SGD | Adam pass ms/epoch |")
 P("|---|---|---|---|---|---|---|")
