@@ -814,7 +814,7 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
             /* Plain SGD on a BLAS-sized layer: the step is the weight-
              * gradient GEMM itself, W <- (1 - lr l2) W - lr D^T A, so no
              * gradient is stored and no pass over the parameters follows
-             * (it was 7-12% of an epoch on Fashion-MNIST).  The old
+             * (it was 5-12% of an epoch on Fashion-MNIST).  The old
              * weights are used first, for the input gradient.  Whether the
              * new weights are finite is left to the next forward pass
              * (ws->w_pending); the biases are stepped and checked here. */
