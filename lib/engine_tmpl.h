@@ -482,23 +482,17 @@ static const T *SFX(forward)(const ann *m, ann__ws *ws, const T *x, size_t B)
         size_t u = m->units[l], fan = m->fan_in[l];
         T *out = ws->a[l];
         SFX(mm_xwt)(B, u, fan, in, params + m->w_off[l], params + m->b_off[l], out);
+        ann__view z = {sizeof(T) == sizeof(double) ? ANN_DTYPE_F64 : ANN_DTYPE_F32, B, u,
+                       (ptrdiff_t)u, 1, out};
         if (ws->w_pending == 1 && u * fan > ANN__DIRECT_MAX && B > 0) {
             /* see ann__ws.w_pending: one row shows any non-finite weight */
-            UT acc = 0;
-            for (size_t j = 0; j < u; j++) {
-                T c_ = out[j] * 0;
-                UT b_;
-                memcpy(&b_, &c_, sizeof b_);
-                acc |= b_;
-            }
-            if (acc & ~((UT)1 << (sizeof(UT) * 8 - 1))) /* a bit beyond the sign */
+            ann__view z0 = z;
+            z0.rows = 1;
+            if (k_scan(&z0, 0))
                 ws->w_pending = 2;
         }
-        if (l == 0 && ws->x_deferred) { /* see ann__gather */
-            int dt = sizeof(T) == sizeof(double) ? ANN_DTYPE_F64 : ANN_DTYPE_F32;
-            ann__view z = {dt, B, u, (ptrdiff_t)u, 1, out};
+        if (l == 0 && ws->x_deferred) /* see ann__gather */
             ws->x_deferred = k_scan(&z, 0) ? 2 : 0;
-        }
         /* the output's pre-activations: only cross-entropy's loss reads them */
         SFX(act)(m->acts[l], slope, B, u, out,
                  l + 1 == m->n_layers && m->s.loss == ANN_LOSS_CROSS_ENTROPY
@@ -809,55 +803,45 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
         }
         T *dW = grad + m->w_off[l];
         T *db = grad + m->b_off[l];
-        if (upd && m->s.optimizer == ANN_OPTIMIZER_SGD && B > 1 &&
-            u * fan > ANN__DIRECT_MAX && ws->grad_zero) {
-            /* Plain SGD on a BLAS-sized layer: the step is the weight-
-             * gradient GEMM itself, W <- (1 - lr l2) W - lr D^T A, so no
-             * gradient is stored and no pass over the parameters follows
-             * (it was 5-12% of an epoch on Fashion-MNIST).  The old
-             * weights are used first, for the input gradient.  Whether the
-             * new weights are finite is left to the next forward pass
-             * (ws->w_pending); the biases are stepped and checked here. */
-            if (l > 0) {
-                SFX(mm_dw)(B, u, fan, D, W, Dn);
-                SFX(mul_deriv)(m->acts[l - 1], slope, B * fan, prev, Dn);
-            }
+        /* Plain SGD on a BLAS-sized layer: the step is the weight-gradient
+         * GEMM itself, W <- (1 - lr l2) W - lr D^T A, so no gradient is
+         * stored and no pass over the weights follows (it was 5-12% of an
+         * epoch on Fashion-MNIST).  Whether the new weights are finite is
+         * left to the next forward pass (ws->w_pending); the biases are
+         * stepped and checked here. */
+        int fused = upd && m->s.optimizer == ANN_OPTIMIZER_SGD && B > 1 &&
+                    u * fan > ANN__DIRECT_MAX && ws->grad_zero;
+        if (l > 0) {
+            /* The input gradient, from the old weights (the fused step
+             * overwrites them).  Layer 0's is never needed: skipped. */
+            SFX(mm_dw)(B, u, fan, D, W, Dn);
+            SFX(mul_deriv)(m->acts[l - 1], slope, B * fan, prev, Dn);
+        }
+        if (fused) {
             GEMM(1, 0, u, fan, B, -upd->lr, D, u, prev, fan, (T)1 - upd->lr * l2,
                  (T *)m->params + m->w_off[l], fan);
             ws->w_pending = 1;
-            for (size_t j = 0; j < u; j++)
-                db[j] = D[j];
-            for (size_t r = 1; r < B; r++)
-                for (size_t j = 0; j < u; j++)
-                    db[j] += D[r * u + j];
-            bad |= SFX(update_range)(m, upd, m->b_off[l], u, db, 1);
-            if (l > 0) {
-                T *t = D;
-                D = Dn;
-                Dn = t;
-            }
-            continue;
+        } else {
+            SFX(mm_dta)(B, u, fan, D, prev, gbeta, dW);
         }
-        SFX(mm_dta)(B, u, fan, D, prev, gbeta, dW);
         for (size_t j = 0; j < u; j++)
             db[j] = D[j];
         for (size_t r = 1; r < B; r++)
             for (size_t j = 0; j < u; j++)
                 db[j] += D[r * u + j];
-        if (l2 != 0)
+        if (l2 != 0 && !fused)
             for (size_t i = 0; i < u * fan; i++)
                 dW[i] += l2 * W[i];
         if (l > 0) {
-            /* The input gradient of layer 0 is never needed: skipped. */
-            SFX(mm_dw)(B, u, fan, D, W, Dn);
-            SFX(mul_deriv)(m->acts[l - 1], slope, B * fan, prev, Dn);
             T *t = D;
             D = Dn;
             Dn = t;
         }
-        /* W and b of a layer are adjacent in the parameter block. */
+        /* W and b of a layer are adjacent in the parameter block (after a
+         * fused step, only b is left). */
         if (upd)
-            bad |= SFX(update_range)(m, upd, m->w_off[l], u * fan + u, dW, 1);
+            bad |= fused ? SFX(update_range)(m, upd, m->b_off[l], u, db, 1)
+                         : SFX(update_range)(m, upd, m->w_off[l], u * fan + u, dW, 1);
     }
     /* The fused update left zeros behind; otherwise the gradient stays. */
     ws->grad_zero = upd != NULL;

@@ -224,7 +224,7 @@ int ann__params_bad(const ann *m)
 {
     ann__view v = {F32(m) ? ANN_DTYPE_F32 : ANN_DTYPE_F64, 1, m->n_params,
                    (ptrdiff_t)m->n_params, 1, m->params};
-    return K()->scan(&v, 0);
+    return ann__scan(&v, 0);
 }
 
 int ann__predict1(const ann *m, const double *x, double *y)
