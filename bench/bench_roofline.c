@@ -4,13 +4,10 @@
  *
  *   bench_roofline f32|f64 THREADS [TRAIN_ROWS] [BATCH]
  *
- * Per layer l (u units, fan inputs) one training step on B rows needs
- *   forward   Z  = X W^T      GEMM(NoTrans, Trans)  B x u x fan
- *   weights   dW = D^T A      GEMM(Trans, NoTrans)  u x fan x B
- *   input     P  = D W        GEMM(NoTrans, NoTrans) B x fan x u
- * and layer 0's input product is never needed (libann skips it; so do
- * PyTorch and scikit-learn).  The epoch is 60000/128 full batches plus
- * the remainder batch, each shape timed separately.  Inference: forward
+ * The products of a step are listed in bench_floor.h (shared with
+ * bench_ann, which measures the same floor next to each of its runs).
+ * The epoch is 60000/128 full batches plus the remainder batch, each
+ * shape timed separately.  Inference: forward
  * products at B = 1024.  Each shape is timed in 7 blocks of >= 20 ms and
  * the median block is used.  The thread count is set with
  * openblas_set_num_threads in this process only; each shape is also timed
@@ -27,9 +24,7 @@
  * runs its GEMMs at the floor and updates Adam exactly, in one pass on one
  * thread, can reach; likewise for momentum.  SGD's own pass is still
  * reported (upd_sgd_s): what an unfused SGD step costs. */
-#include <cblas.h>
-
-#include "bench_common.h"
+#include "bench_floor.h"
 
 void openblas_set_num_threads(int);
 
@@ -119,48 +114,10 @@ static void time_updates(size_t n, double out[3])
     free(b);
 }
 
+/* one shape at the process's current thread count: 7 blocks of >= 20 ms */
 static double time_gemm(int ta, int tb, size_t M, size_t N, size_t K)
 {
-    size_t es = f32 ? 4 : 8;
-    size_t na = M * K, nb = K * N, nc = M * N;
-    void *A = bench_xmalloc(na * es), *B = bench_xmalloc(nb * es), *C = bench_xmalloc(nc * es);
-    for (size_t i = 0; i < na; i++)
-        f32 ? (((float *)A)[i] = 0.001f * (float)(i % 97)) : (((double *)A)[i] = 0.001 * (double)(i % 97));
-    for (size_t i = 0; i < nb; i++)
-        f32 ? (((float *)B)[i] = 0.002f * (float)(i % 89)) : (((double *)B)[i] = 0.002 * (double)(i % 89));
-    memset(C, 0, nc * es);
-    enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-    blasint lda = ta ? (blasint)M : (blasint)K, ldb = tb ? (blasint)K : (blasint)N;
-#define RUN()                                                                          \
-    do {                                                                               \
-        if (f32)                                                                       \
-            cblas_sgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0f, \
-                        A, lda, B, ldb, 0.0f, C, (blasint)N);                          \
-        else                                                                           \
-            cblas_dgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0,  \
-                        A, lda, B, ldb, 0.0, C, (blasint)N);                           \
-    } while (0)
-    /* calibrate */
-    size_t reps = 1;
-    for (;;) {
-        double t0 = bench_now();
-        for (size_t r = 0; r < reps; r++)
-            RUN();
-        if (bench_now() - t0 > 0.02)
-            break;
-        reps *= 2;
-    }
-    double t[7];
-    for (int b = 0; b < 7; b++) {
-        double t0 = bench_now();
-        for (size_t r = 0; r < reps; r++)
-            RUN();
-        t[b] = (bench_now() - t0) / (double)reps;
-    }
-    free(A);
-    free(B);
-    free(C);
-    return bench_median(t, 7);
+    return floor_time_gemm(f32, ta, tb, M, N, K, 0.02, 7);
 }
 
 int main(int argc, char **argv)
@@ -173,7 +130,7 @@ int main(int argc, char **argv)
     int threads = atoi(argv[2]);
     size_t rows = argc > 3 ? (size_t)atol(argv[3]) : 60000;
     size_t Bt = argc > 4 ? (size_t)atol(argv[4]) : 128;
-    const size_t L = 3, fan[3] = {784, 256, 128}, units[3] = {256, 128, 10};
+    const size_t L = FLOOR_L, *fan = floor_fan, *units = floor_units;
     size_t nfull = rows / Bt, rem = rows % Bt;
 
     double epoch_all = 0, epoch_nodx0 = 0, epoch_best = 0, infer = 0, infer_best = 0;

@@ -1,0 +1,107 @@
+/* bench_floor.h - the GEMM floor of the Fashion-MNIST net (784-256-128-10):
+ * OpenBLAS timed alone at exactly the products libann makes, in the
+ * calling process and at its thread count.  Shared by bench_roofline (the
+ * per-shape table) and bench_ann (the same floor measured right next to
+ * each epoch and each inference run, so that a ratio to the floor compares
+ * two measurements seconds apart instead of minutes apart: on these shared
+ * machines the speed of the same binary drifts by up to 2x over minutes).
+ *
+ * Per layer l (u units, fan inputs) one training step on B rows needs
+ *   forward   Z  = X W^T      GEMM(NoTrans, Trans)   B x u x fan
+ *   weights   dW = D^T A      GEMM(Trans, NoTrans)   u x fan x B
+ *   input     P  = D W        GEMM(NoTrans, NoTrans) B x fan x u
+ * and layer 0's input product is never needed (libann skips it; so do
+ * PyTorch and scikit-learn).  The epoch is rows/B full batches plus the
+ * remainder batch, each shape timed separately (median block). */
+#ifndef BENCH_FLOOR_H
+#define BENCH_FLOOR_H
+
+#include <cblas.h>
+
+#include "bench_common.h"
+
+#define FLOOR_L 3
+static const size_t floor_fan[FLOOR_L] = {784, 256, 128}, floor_units[FLOOR_L] = {256, 128, 10};
+
+/* Seconds per call of one GEMM shape: calibrated to blocks of >= block_s,
+ * the median of nblk blocks (nblk <= 15). */
+static inline double floor_time_gemm(int f32, int ta, int tb, size_t M, size_t N, size_t K,
+                              double block_s, int nblk)
+{
+    size_t es = f32 ? 4 : 8;
+    size_t na = M * K, nb = K * N, nc = M * N;
+    void *A = bench_xmalloc(na * es), *B = bench_xmalloc(nb * es), *C = bench_xmalloc(nc * es);
+    for (size_t i = 0; i < na; i++)
+        f32 ? (((float *)A)[i] = 0.001f * (float)(i % 97)) : (((double *)A)[i] = 0.001 * (double)(i % 97));
+    for (size_t i = 0; i < nb; i++)
+        f32 ? (((float *)B)[i] = 0.002f * (float)(i % 89)) : (((double *)B)[i] = 0.002 * (double)(i % 89));
+    memset(C, 0, nc * es);
+    enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    blasint lda = ta ? (blasint)M : (blasint)K, ldb = tb ? (blasint)K : (blasint)N;
+#define FLOOR_RUN()                                                                    \
+    do {                                                                               \
+        if (f32)                                                                       \
+            cblas_sgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0f, \
+                        A, lda, B, ldb, 0.0f, C, (blasint)N);                          \
+        else                                                                           \
+            cblas_dgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0,  \
+                        A, lda, B, ldb, 0.0, C, (blasint)N);                           \
+    } while (0)
+    /* calibrate */
+    size_t reps = 1;
+    for (;;) {
+        double t0 = bench_now();
+        for (size_t r = 0; r < reps; r++)
+            FLOOR_RUN();
+        if (bench_now() - t0 > block_s)
+            break;
+        reps *= 2;
+    }
+    double t[15];
+    if (nblk > 15)
+        nblk = 15;
+    for (int b = 0; b < nblk; b++) {
+        double t0 = bench_now();
+        for (size_t r = 0; r < reps; r++)
+            FLOOR_RUN();
+        t[b] = (bench_now() - t0) / (double)reps;
+    }
+#undef FLOOR_RUN
+    free(A);
+    free(B);
+    free(C);
+    return bench_median(t, (size_t)nblk);
+}
+
+/* The GEMM floor of one training epoch on `rows` rows at batch Bt, without
+ * layer 0's input gradient (what bench_roofline calls epoch_s). */
+static inline double floor_epoch(int f32, size_t rows, size_t Bt, double block_s, int nblk)
+{
+    size_t nfull = rows / Bt, rem = rows % Bt;
+    double epoch = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t B = pass ? rem : Bt, count = pass ? (rem ? 1 : 0) : nfull;
+        if (!count)
+            continue;
+        for (size_t l = 0; l < FLOOR_L; l++) {
+            size_t u = floor_units[l], k = floor_fan[l];
+            epoch += (double)count * floor_time_gemm(f32, 0, 1, B, u, k, block_s, nblk);
+            epoch += (double)count * floor_time_gemm(f32, 1, 0, u, k, B, block_s, nblk);
+            if (l > 0)
+                epoch += (double)count * floor_time_gemm(f32, 0, 0, B, k, u, block_s, nblk);
+        }
+    }
+    return epoch;
+}
+
+/* The GEMM floor of 1000 predictions at batch 1024. */
+static inline double floor_infer_1000(int f32, double block_s, int nblk)
+{
+    double t = 0;
+    for (size_t l = 0; l < FLOOR_L; l++)
+        t += floor_time_gemm(f32, 0, 1, 1024, floor_units[l], floor_fan[l], block_s, nblk) *
+             1000.0 / 1024.0;
+    return t;
+}
+
+#endif
