@@ -72,8 +72,14 @@ P("")
 # ---- Fashion-MNIST ------------------------------------------------------
 P("## Fashion-MNIST 784-256-128-10, batch 128")
 P("")
-P("| prec | thr | optimizer | impl | train samples/s | test acc | GEMM share | libann ÷ impl (train) | libann ÷ floor (train) |")
-P("|---|---|---|---|---|---|---|---|---|")
+P("Two floors: **adjacent** is the GEMM floor `bench_ann` measures in its own process right "
+  "before and after each epoch (each epoch against the mean of the two; "
+  "bench_floor.h), **roofline run** is `bench_roofline`'s, measured minutes away in the same "
+  "repeat.  The machine's speed drifts by up to 2× over minutes, so the targets are checked "
+  "against the adjacent floor; both are shown.")
+P("")
+P("| prec | thr | optimizer | impl | train samples/s | test acc | GEMM share | libann ÷ impl (train) | ÷ adjacent floor | ÷ floor (roofline run) |")
+P("|---|---|---|---|---|---|---|---|---|---|")
 fm = sel(work="fmnist")
 configs = sorted({(r["prec"], r["threads"], r["opt"]) for r in fm if r["impl"] == "libann"},
                  key=lambda c: (c[0], c[1], ["sgd", "momentum", "adam"].index(c[2])))
@@ -85,14 +91,18 @@ for prec, thr, opt in configs:
     lib_sps = by_rep(lib, lambda r: r["train_sps"])
     fl = floors.get((prec, thr), [])
     fl_sps = by_rep(fl, lambda r: r["rows"] / r["epoch_s"])
-    rf = ratio(lib_sps, fl_sps)
+    rf_run = ratio(lib_sps, fl_sps)
+    # adjacent: floor_epoch_s × epochs ÷ train_s, within one record
+    rf = summ([r["floor_epoch_s"] * r["epochs"] / r["train_s"] for r in lib if r.get("floor_epoch_s")])
+    if rf is None:  # results from before bench_ann measured its own floor
+        rf = rf_run
     P(f"| {prec} | {thr} | {opt} | **libann** | {fmt(summ(lib_sps.values()))} | "
       f"{fmt(summ([r['acc'] for r in lib]), 4)} | {fmt(summ([r['train_gemm_frac'] for r in lib]), pct=True)} | "
-      f"1 | {fmt(rf)} |")
+      f"1 | {fmt(rf)} | {fmt(rf_run)} |")
     chart.append((f"train {prec} {thr}t {opt} ÷ floor", rf))
     if opt in ("sgd", "momentum"):
         need = 0.9 if thr == "1" else 0.85
-        checks.append((f"train {prec} {thr} thread(s) {opt} ≥ {need} × GEMM floor (no layer-0 input grad)",
+        checks.append((f"train {prec} {thr} thread(s) {opt} ≥ {need} × GEMM floor (no layer-0 input grad; adjacent floor)",
                        fmt(rf), rf is not None and rf[0] >= need))
     for impl in ("pytorch", "sklearn"):
         pr = sel(work="fmnist", impl=impl, prec=prec, threads=thr, opt=opt)
@@ -101,12 +111,12 @@ for prec, thr, opt in configs:
         p_sps = by_rep(pr, lambda r: r["train_sps"])
         rp = ratio(lib_sps, p_sps)
         P(f"| | | | {impl} | {fmt(summ(p_sps.values()))} | {fmt(summ([r['acc'] for r in pr]), 4)} | | "
-          f"{fmt(rp)} | |")
+          f"{fmt(rp)} | | |")
         chart.append((f"train {prec} {thr}t {opt} ÷ {impl}", rp))
 fa = sel(work="fmnist", impl="fann")
 if fa:
     P(f"| f32 | 1 | per-sample SGD | FANN (tanh/sigmoid) | {fmt(summ([r['train_sps'] for r in fa]))} | "
-      f"{fmt(summ([r['acc'] for r in fa]), 4)} | | | |")
+      f"{fmt(summ([r['acc'] for r in fa]), 4)} | | | | |")
 P("")
 
 # ---- accuracy over seeds -----------------------------------------------------
@@ -154,22 +164,35 @@ P("The floor columns come from `bench_roofline`: the GEMM floor of an epoch plus
   "The last column is what one such pass costs an epoch (SGD's own pass, for comparison: "
   "`upd_sgd_s` in the raw results).")
 P("")
-P("| prec | threads | momentum ÷ SGD | Adam ÷ SGD | floor: momentum ÷ SGD | floor: Adam ÷ SGD | Adam pass ms/epoch |")
-P("|---|---|---|---|---|---|---|")
+P("Drift-corrected: each run's epoch time divided by its own adjacent GEMM floor, then "
+  "optimizer ÷ SGD (the two runs are minutes apart; this takes the machine's speed at the "
+  "time of each out).  The check uses the drift-corrected ratio.")
+P("")
+P("| prec | threads | momentum ÷ SGD | Adam ÷ SGD | drift-corrected momentum ÷ SGD | drift-corrected Adam ÷ SGD | floor: momentum ÷ SGD | floor: Adam ÷ SGD | Adam pass ms/epoch |")
+P("|---|---|---|---|---|---|---|---|---|")
 for prec, thr in sorted({(c[0], c[1]) for c in configs}):
-    sgd = by_rep(sel(work="fmnist", impl="libann", prec=prec, threads=thr, opt="sgd"), lambda r: r["train_s"])
-    cells, floor_cells = [], []
+    sgd_r = sel(work="fmnist", impl="libann", prec=prec, threads=thr, opt="sgd")
+    sgd = by_rep(sgd_r, lambda r: r["train_s"])
+    sgd_n = by_rep([r for r in sgd_r if r.get("floor_epoch_s")],
+                   lambda r: r["train_s"] / (r["floor_epoch_s"] * r["epochs"]))
+    cells, corr_cells, floor_cells = [], [], []
     fl = [r for r in floors.get((prec, thr), []) if "min_adam_ratio" in r]
     for opt in ("momentum", "adam"):
-        o = by_rep(sel(work="fmnist", impl="libann", prec=prec, threads=thr, opt=opt), lambda r: r["train_s"])
+        o_r = sel(work="fmnist", impl="libann", prec=prec, threads=thr, opt=opt)
+        o = by_rep(o_r, lambda r: r["train_s"])
+        o_n = by_rep([r for r in o_r if r.get("floor_epoch_s")],
+                     lambda r: r["train_s"] / (r["floor_epoch_s"] * r["epochs"]))
         rr = ratio(o, sgd)
+        rc = ratio(o_n, sgd_n) if o_n and sgd_n else None
         cells.append(fmt(rr, 3))
+        corr_cells.append(fmt(rc, 3))
         lo = fmt(summ([r[f"min_{opt}_ratio"] for r in fl]), 3)
         floor_cells.append(lo)
-        checks.append((f"{opt} epoch ≤ 1.05 × SGD epoch ({prec}, {thr}t; least possible "
-                       f"with an exact one-pass update {lo})", fmt(rr, 3),
-                       rr is not None and rr[0] <= 1.05))
-    cells += floor_cells
+        chk = rc if rc is not None else rr
+        checks.append((f"{opt} epoch ≤ 1.05 × SGD epoch ({prec}, {thr}t, drift-corrected; least possible "
+                       f"with an exact one-pass update {lo})", f"{fmt(chk, 3)} (raw {fmt(rr, 3)})",
+                       chk is not None and chk[0] <= 1.05))
+    cells += corr_cells + floor_cells
     cells.append(fmt(summ([1e3 * r["upd_adam_s"] for r in fl]), 1))
     P("| " + " | ".join([prec, thr] + cells) + " |")
 P("")
@@ -187,8 +210,8 @@ for prec in sorted({c[0] for c in configs}):
 # inference
 P("## Fashion-MNIST inference")
 P("")
-P("| prec | thr | impl | samples/s at batch 1024 | GEMM share | ÷ floor | libann ÷ impl | batch-1 latency µs | impl latency ÷ libann's |")
-P("|---|---|---|---|---|---|---|---|---|")
+P("| prec | thr | impl | samples/s at batch 1024 | GEMM share | ÷ adjacent floor | ÷ floor (roofline run) | libann ÷ impl | batch-1 latency µs | impl latency ÷ libann's |")
+P("|---|---|---|---|---|---|---|---|---|---|")
 for prec, thr in sorted({(c[0], c[1]) for c in configs}):
     lib = sel(work="fmnist", impl="libann", prec=prec, threads=thr)
     li = by_rep(lib, lambda r: r["infer_sps"])  # 3 optimizers per repeat: use all
@@ -196,11 +219,15 @@ for prec, thr in sorted({(c[0], c[1]) for c in configs}):
     ll = [r["lat1_us"] for r in lib]
     fl = floors.get((prec, thr), [])
     fsps = by_rep(fl, lambda r: 1000.0 / r["infer_1000_s"])
-    rf = ratio(li, fsps)
+    rf_run = ratio(li, fsps)
+    # adjacent: every libann record (3 optimizers per repeat) against its own floor
+    rf = summ([r["infer_sps"] / r["floor_infer_sps"] for r in lib if r.get("floor_infer_sps")])
+    if rf is None:
+        rf = rf_run
     P(f"| {prec} | {thr} | **libann** | {fmt(summ(li_all))} | "
-      f"{fmt(summ([r['infer_gemm_frac'] for r in lib]), pct=True)} | {fmt(rf)} | 1 | {fmt(summ(ll), 1)} | 1 |")
+      f"{fmt(summ([r['infer_gemm_frac'] for r in lib]), pct=True)} | {fmt(rf)} | {fmt(rf_run)} | 1 | {fmt(summ(ll), 1)} | 1 |")
     chart.append((f"infer {prec} {thr}t ÷ floor", rf))
-    checks.append((f"inference {prec} {thr}t batch 1024 ≥ 0.95 × GEMM floor", fmt(rf), rf is not None and rf[0] >= 0.95))
+    checks.append((f"inference {prec} {thr}t batch 1024 ≥ 0.95 × GEMM floor (adjacent)", fmt(rf), rf is not None and rf[0] >= 0.95))
     peers = [("pytorch", sel(work="fmnist", impl="pytorch", prec=prec, threads=thr)),
              ("sklearn", sel(work="fmnist", impl="sklearn", prec=prec, threads=thr))]
     if prec == "f32" and thr == "1":
@@ -211,7 +238,7 @@ for prec, thr in sorted({(c[0], c[1]) for c in configs}):
             continue
         rp = ratio(li, by_rep(pr, lambda r: r["infer_sps"]))
         rl = ratio(by_rep(pr, lambda r: r["lat1_us"]), by_rep(lib, lambda r: r["lat1_us"]))
-        P(f"| | | {impl} | {fmt(summ([r['infer_sps'] for r in pr]))} | | | {fmt(rp)} | "
+        P(f"| | | {impl} | {fmt(summ([r['infer_sps'] for r in pr]))} | | | | {fmt(rp)} | "
           f"{fmt(summ([r['lat1_us'] for r in pr]), 1)} | {fmt(rl)} |")
         if impl in ("pytorch", "fann"):
             checks.append((f"one-row predict (Fashion-MNIST net, {prec} {thr}t) faster than {impl}", fmt(rl),
