@@ -224,7 +224,7 @@ static void roundtrip(int precision, int optimizer)
     char p[512];
     tpath(p, sizeof p, "rt.ann");
     ASSERT_OK(ann_save(a, p));
-    size_t nf;
+    size_t nf = 0;
     unsigned char *bf = read_file(p, &nf);
     assert_int_equal(nf, n);
     assert_memory_equal(bf, b, n);
@@ -911,7 +911,7 @@ static void test_save_fsize_limit(void **state)
     snprintf(p, sizeof p, "%s/model.ann", dir);
     ann *small = pm_golden(0);
     ASSERT_OK(ann_save(small, p));
-    size_t n_old;
+    size_t n_old = 0;
     unsigned char *old = read_file(p, &n_old);
     /* the child reports through a pipe, not its exit status (which tools
      * such as valgrind may replace) */
@@ -1007,7 +1007,7 @@ static void test_save_kill_loop(void **state)
         int ws;
         waitpid(pid, &ws, 0);
         assert_true(WIFSIGNALED(ws)); /* it was saving, not failing */
-        size_t nf;
+        size_t nf = 0;
         unsigned char *bf = read_file(p, &nf);
         assert_non_null(bf);
         int is_a = nf == na && memcmp(bf, ba, na) == 0;
