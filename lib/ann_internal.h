@@ -146,6 +146,11 @@ void ann__sgemv(int transA, size_t M, size_t N, float alpha, const float *A,
                 size_t lda, const float *x, float beta, float *y);
 
 void ann__dsyrk_tn(size_t N, size_t K, const double *A, double *C);
+/* y += a x (n elements). */
+void ann__daxpy(size_t n, double a, const double *x, double *y);
+void ann__saxpy(size_t n, float a, const float *x, float *y);
+/* OpenBLAS's thread count (read only). */
+int ann__blas_threads(void);
 
 /* ---- LAPACKE adapter (linalg.c: the only file that includes lapacke.h) -- */
 /* Eigen-decomposition of the symmetric n x n row-major A (upper triangle

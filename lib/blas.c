@@ -82,6 +82,30 @@ void ann__sgemv(int ta, size_t M, size_t N, float alpha, const float *A,
                 (blasint)lda, x, 1, beta, y, 1);
 }
 
+/* y += a x over n elements, in pieces that fit BLAS's int.  OpenBLAS
+ * splits a long axpy between its threads. */
+void ann__daxpy(size_t n, double a, const double *x, double *y)
+{
+    for (size_t o = 0; o < n; o += (size_t)1 << 30) {
+        size_t k = n - o < (size_t)1 << 30 ? n - o : (size_t)1 << 30;
+        cblas_daxpy((blasint)k, a, x + o, 1, y + o, 1);
+    }
+}
+
+void ann__saxpy(size_t n, float a, const float *x, float *y)
+{
+    for (size_t o = 0; o < n; o += (size_t)1 << 30) {
+        size_t k = n - o < (size_t)1 << 30 ? n - o : (size_t)1 << 30;
+        cblas_saxpy((blasint)k, a, x + o, 1, y + o, 1);
+    }
+}
+
+/* OpenBLAS's thread count (read, never set). */
+int ann__blas_threads(void)
+{
+    return openblas_get_num_threads();
+}
+
 /* C (N x N, upper triangle) += A^T A, A is K x N row-major. */
 void ann__dsyrk_tn(size_t N, size_t K, const double *A, double *C)
 {

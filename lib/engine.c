@@ -29,6 +29,7 @@ static int k_scan(const ann__view *v, int f32_limit);
 #define SFX(n) n##_d
 #define GEMM ann__dgemm
 #define GEMV ann__dgemv
+#define AXPY ann__daxpy
 #define EXP exp
 #define TANH tanh
 #define SQRT sqrt
@@ -50,6 +51,7 @@ static int k_scan(const ann__view *v, int f32_limit);
 #define SFX(n) n##_f
 #define GEMM ann__sgemm
 #define GEMV ann__sgemv
+#define AXPY ann__saxpy
 #define EXP expf
 #define TANH tanhf
 #define SQRT sqrtf

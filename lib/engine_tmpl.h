@@ -783,6 +783,8 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
      * from the outer product, no gradient buffer (it stays zero), after
      * the layer's input gradient, which needs the old weights. */
     int outer = upd && B == 1 && l2 == 0 && ws->grad_zero;
+    int mom_threads = upd && m->s.optimizer == ANN_OPTIMIZER_MOMENTUM && !m->s.nesterov &&
+                      B > 1 && ws->grad_zero && ann__blas_threads() > 1;
     for (size_t l = L; l-- > 0;) {
         size_t u = m->units[l], fan = m->fan_in[l];
         const T *prev = l > 0 ? (const T *)ws->a[l - 1] : x;
@@ -811,6 +813,14 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
          * stepped and checked here. */
         int fused = upd && m->s.optimizer == ANN_OPTIMIZER_SGD && B > 1 &&
                     u * fan > ANN__DIRECT_MAX && ws->grad_zero;
+        /* Momentum (not Nesterov's) on a BLAS-sized layer with OpenBLAS on
+         * more than one thread: the velocity is the GEMM's C, V <- mu V +
+         * D^T A (+ l2 W), and the step an axpy, W -= lr V, both split
+         * between OpenBLAS's threads; the element-wise pass would run on
+         * one.  The weights are checked as after a fused SGD step.  (On
+         * one thread the pass below is as fast: OpenBLAS's separate beta
+         * pass over V costs what the gradient stream saves.) */
+        int fused_mom = upd && mom_threads && u * fan > ANN__DIRECT_MAX;
         if (l > 0) {
             /* The input gradient, from the old weights (the fused step
              * overwrites them).  Layer 0's is never needed: skipped. */
@@ -821,6 +831,13 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
             GEMM(1, 0, u, fan, B, -upd->lr, D, u, prev, fan, (T)1 - upd->lr * l2,
                  (T *)m->params + m->w_off[l], fan);
             ws->w_pending = 1;
+        } else if (fused_mom) {
+            T *V = (T *)m->opt_m + m->w_off[l], *Wu = (T *)m->params + m->w_off[l];
+            GEMM(1, 0, u, fan, B, 1, D, u, prev, fan, upd->mu, V, fan);
+            if (l2 != 0)
+                AXPY(u * fan, l2, Wu, V);
+            AXPY(u * fan, -upd->lr, V, Wu);
+            ws->w_pending = 1;
         } else {
             SFX(mm_dta)(B, u, fan, D, prev, gbeta, dW);
         }
@@ -829,7 +846,7 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
         for (size_t r = 1; r < B; r++)
             for (size_t j = 0; j < u; j++)
                 db[j] += D[r * u + j];
-        if (l2 != 0 && !fused)
+        if (l2 != 0 && !fused && !fused_mom)
             for (size_t i = 0; i < u * fan; i++)
                 dW[i] += l2 * W[i];
         if (l > 0) {
@@ -840,8 +857,9 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
         /* W and b of a layer are adjacent in the parameter block (after a
          * fused step, only b is left). */
         if (upd)
-            bad |= fused ? SFX(update_range)(m, upd, m->b_off[l], u, db, 1)
-                         : SFX(update_range)(m, upd, m->w_off[l], u * fan + u, dW, 1);
+            bad |= fused || fused_mom
+                       ? SFX(update_range)(m, upd, m->b_off[l], u, db, 1)
+                       : SFX(update_range)(m, upd, m->w_off[l], u * fan + u, dW, 1);
     }
     /* The fused update left zeros behind; otherwise the gradient stays. */
     ws->grad_zero = upd != NULL;
@@ -947,6 +965,7 @@ static void SFX(jacobian)(const ann *m, ann__ws *ws, const T *x, size_t B, T *re
 #undef SFX
 #undef GEMM
 #undef GEMV
+#undef AXPY
 #undef EXP
 #undef TANH
 #undef SQRT

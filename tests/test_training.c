@@ -446,8 +446,10 @@ static void test_callback_stop(void **state)
     ann_destroy(ref);
 }
 
-/* Plain SGD steps BLAS-sized layers inside the weight-gradient GEMM and
- * leaves their finiteness to the next forward pass, or to the end of the
+/* Plain SGD steps BLAS-sized layers inside the weight-gradient GEMM, and
+ * momentum with OpenBLAS on more than one thread (the default on a
+ * multi-core machine) through the GEMM and an axpy; both leave the
+ * weights' finiteness to the next forward pass, or to the end of the
  * epoch (ann__ws.w_pending).  An 80-64(ReLU)-1 net whose layer-0 step
  * overflows in the first batch while the loss is still finite (huge
  * finite inputs and targets, a small W0 and W1 = 1, so that layer 1's
@@ -459,7 +461,8 @@ static void test_divergence_fused_sgd(void **state)
     (void)state;
     enum { IN = 80, H = 64, N = 32, B = 8 };
     static double X[N * IN], Y[N], W0[H * IN], b0[H], W1[H], b1[1];
-    for (int f32 = 0; f32 < 2; f32++) {
+    for (int c = 0; c < 4; c++) {
+        int f32 = c & 1, opt = c & 2 ? ANN_OPTIMIZER_MOMENTUM : ANN_OPTIMIZER_SGD;
         double xs = f32 ? 1e4 : 1e150, ys = f32 ? 1e30 : 1e153;
         uint64_t s = 99;
         for (size_t i = 0; i < N * IN; i++)
@@ -476,6 +479,7 @@ static void test_divergence_fused_sgd(void **state)
             ann *m = make_net(IN, 2, u, a);
             if (f32)
                 ASSERT_OK(ann_set_param(m, ANN_PARAM_PRECISION, ANN_PRECISION_F32));
+            ASSERT_OK(ann_set_param(m, ANN_PARAM_OPTIMIZER, opt));
             ASSERT_OK(ann_set_param(m, ANN_PARAM_LEARNING_RATE, 1e6));
             ASSERT_OK(ann_set_param(m, ANN_PARAM_SHUFFLE, 0));
             ASSERT_OK(ann_set_param(m, ANN_PARAM_BATCH_SIZE, B));
@@ -486,7 +490,7 @@ static void test_divergence_fused_sgd(void **state)
             double *before = weights_dump(m, &n);
             assert_int_equal(ann_fit(m, X, Y, rows), ANN_ERR_DIVERGED);
             if (!strstr(ann_errmsg(m), "update overflowed in epoch 1, batch 1;"))
-                fail_msg("f32 %d, %zu rows: %s", f32, rows, ann_errmsg(m));
+                fail_msg("f32 %d, optimizer %d, %zu rows: %s", f32, opt, rows, ann_errmsg(m));
             assert_true(weights_equal_buf(m, before));
             assert_int_equal(ann_train_batch(m, X, Y, B), ANN_ERR_DIVERGED);
             assert_non_null(strstr(ann_errmsg(m), "update overflowed; weights unchanged"));
@@ -642,7 +646,7 @@ static void test_thread_count_reproducible(void **state)
 /* A net whose products OpenBLAS splits unevenly between threads: 300
  * inputs (an inner dimension over 256), batch 250 and a remainder batch
  * of 100, 40 hidden units.  Saved to path by the child process. */
-static int uneven_fit_save(const char *path, int f32)
+static int uneven_fit_save(const char *path, int f32, double l2)
 {
     enum { N = 600, D = 300 };
     double *X = malloc(N * D * sizeof *X), *y = malloc(N * 3 * sizeof *y);
@@ -662,6 +666,7 @@ static int uneven_fit_save(const char *path, int f32)
               ann_set_param(m, ANN_PARAM_EPOCHS, 3) != ANN_OK ||
               ann_set_param(m, ANN_PARAM_OPTIMIZER, ANN_OPTIMIZER_MOMENTUM) != ANN_OK ||
               ann_set_param(m, ANN_PARAM_LEARNING_RATE, 0.01) != ANN_OK ||
+              ann_set_param(m, ANN_PARAM_L2, l2) != ANN_OK ||
               ann_fit(m, X, y, N) != ANN_OK || ann_save(m, path) != ANN_OK;
     ann_destroy(m);
     free(X);
@@ -673,18 +678,22 @@ static int uneven_fit_save(const char *path, int f32)
  * weights for the same OPENBLAS_NUM_THREADS, and weights that agree to
  * rounding for different ones, also where OpenBLAS's split of a product
  * between threads changes its kernels' rounding (float32, and float64
- * shapes like these). */
+ * shapes like these).  Momentum on more than one thread steps layer 0
+ * through its GEMM and an axpy (engine_tmpl.h), on one thread through
+ * the element-wise pass: the two must agree, with and without L2. */
 static void test_thread_count_rounding(void **state)
 {
     (void)state;
-    for (int f32 = 0; f32 < 2; f32++) {
+    for (int c = 0; c < 4; c++) {
+        int f32 = c & 1;
+        const char *l2 = c & 2 ? "0.001" : "0";
         const char *thr[3] = {"1", "2", "2"};
         ann *m[3];
         for (int k = 0; k < 3; k++) {
             char path[4096], buf[64];
-            snprintf(path, sizeof path, "%s.threads%d.%d.ann", self_path, f32, k);
+            snprintf(path, sizeof path, "%s.threads%d.%d.ann", self_path, c, k);
             char *argv[] = {(char *)self_path, (char *)"--save-uneven", path,
-                            (char *)(f32 ? "f32" : "f64"), NULL};
+                            (char *)(f32 ? "f32" : "f64"), (char *)l2, NULL};
             run_with_threads(thr[k], argv, buf, sizeof buf);
             ASSERT_OK(ann_load(&m[k], path));
             unlink(path);
@@ -698,8 +707,8 @@ static void test_thread_count_rounding(void **state)
             big = fmax(big, fabs(w1[i]));
             diff = fmax(diff, fabs(w1[i] - w2[i]));
         }
-        printf("%s, 300-40-3 at batch 250: 1 and 2 threads %s (largest difference %.3g, "
-               "largest weight %.3g)\n", f32 ? "float32" : "float64",
+        printf("%s, l2 %s, 300-40-3 at batch 250: 1 and 2 threads %s (largest difference "
+               "%.3g, largest weight %.3g)\n", f32 ? "float32" : "float64", l2,
                diff == 0 ? "bitwise equal" : "differ", diff, big);
         assert_true(big > 0.01);
         assert_true(diff <= (f32 ? 1e-5 : 1e-12) * big);
@@ -718,8 +727,8 @@ int main(int argc, char **argv)
         printf("%016llx\n", (unsigned long long)train_digest());
         return 0;
     }
-    if (argc > 3 && strcmp(argv[1], "--save-uneven") == 0)
-        return uneven_fit_save(argv[2], strcmp(argv[3], "f32") == 0);
+    if (argc > 4 && strcmp(argv[1], "--save-uneven") == 0)
+        return uneven_fit_save(argv[2], strcmp(argv[3], "f32") == 0, atof(argv[4]));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_optimizer_rules),
         cmocka_unit_test(test_l2_and_decay),
