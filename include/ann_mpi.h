@@ -22,8 +22,8 @@
  *   batch that it holds, scaled by 1 / (global batch rows).  The result
  *   equals ann_fit on the concatenated data up to floating-point
  *   summation order (bitwise with one rank, except on a layer of more
- *   than 4096 weights for plain SGD, and for momentum with OpenBLAS on
- *   more than one thread: ann_fit folds those steps into the
+ *   than 4096 weights for plain SGD, and for float64 momentum with
+ *   OpenBLAS on more than one thread: ann_fit folds those steps into the
  *   weight-gradient GEMM, here the summed gradient is applied afterwards,
  *   so the roundings differ).
  *

@@ -783,8 +783,9 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
      * from the outer product, no gradient buffer (it stays zero), after
      * the layer's input gradient, which needs the old weights. */
     int outer = upd && B == 1 && l2 == 0 && ws->grad_zero;
-    int mom_threads = upd && m->s.optimizer == ANN_OPTIMIZER_MOMENTUM && !m->s.nesterov &&
-                      B > 1 && ws->grad_zero && ann__blas_threads() > 1;
+    int mom_threads = sizeof(T) == sizeof(double) && upd &&
+                      m->s.optimizer == ANN_OPTIMIZER_MOMENTUM && !m->s.nesterov && B > 1 &&
+                      ws->grad_zero && ann__blas_threads() > 1;
     for (size_t l = L; l-- > 0;) {
         size_t u = m->units[l], fan = m->fan_in[l];
         const T *prev = l > 0 ? (const T *)ws->a[l - 1] : x;
@@ -813,13 +814,14 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
          * stepped and checked here. */
         int fused = upd && m->s.optimizer == ANN_OPTIMIZER_SGD && B > 1 &&
                     u * fan > ANN__DIRECT_MAX && ws->grad_zero;
-        /* Momentum (not Nesterov's) on a BLAS-sized layer with OpenBLAS on
-         * more than one thread: the velocity is the GEMM's C, V <- mu V +
-         * D^T A (+ l2 W), and the step an axpy, W -= lr V, both split
-         * between OpenBLAS's threads; the element-wise pass would run on
-         * one.  The weights are checked as after a fused SGD step.  (On
-         * one thread the pass below is as fast: OpenBLAS's separate beta
-         * pass over V costs what the gradient stream saves.) */
+        /* Float64 momentum (not Nesterov's) on a BLAS-sized layer with
+         * OpenBLAS on more than one thread: the velocity is the GEMM's C,
+         * V <- mu V + D^T A (+ l2 W), and the step an axpy, W -= lr V,
+         * both split between OpenBLAS's threads; the element-wise pass
+         * would run on one.  The weights are checked as after a fused SGD
+         * step.  Not on one thread (OpenBLAS's separate beta pass over V
+         * costs what the gradient stream saves) nor in float32, where
+         * paired runs showed no gain and a full benchmark run a loss. */
         int fused_mom = upd && mom_threads && u * fan > ANN__DIRECT_MAX;
         if (l > 0) {
             /* The input gradient, from the old weights (the fused step

@@ -447,7 +447,7 @@ static void test_callback_stop(void **state)
 }
 
 /* Plain SGD steps BLAS-sized layers inside the weight-gradient GEMM, and
- * momentum with OpenBLAS on more than one thread (the default on a
+ * float64 momentum with OpenBLAS on more than one thread (the default on a
  * multi-core machine) through the GEMM and an axpy; both leave the
  * weights' finiteness to the next forward pass, or to the end of the
  * epoch (ann__ws.w_pending).  An 80-64(ReLU)-1 net whose layer-0 step
@@ -678,9 +678,10 @@ static int uneven_fit_save(const char *path, int f32, double l2)
  * weights for the same OPENBLAS_NUM_THREADS, and weights that agree to
  * rounding for different ones, also where OpenBLAS's split of a product
  * between threads changes its kernels' rounding (float32, and float64
- * shapes like these).  Momentum on more than one thread steps layer 0
- * through its GEMM and an axpy (engine_tmpl.h), on one thread through
- * the element-wise pass: the two must agree, with and without L2. */
+ * shapes like these).  Float64 momentum on more than one thread steps
+ * layer 0 through its GEMM and an axpy (engine_tmpl.h), on one thread
+ * through the element-wise pass: the two must agree, with and without
+ * L2. */
 static void test_thread_count_rounding(void **state)
 {
     (void)state;
