@@ -822,7 +822,8 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
          * step.  Not on one thread (OpenBLAS's separate beta pass over V
          * costs what the gradient stream saves) nor in float32, where
          * paired runs showed no gain and a full benchmark run a loss. */
-        int fused_mom = upd && mom_threads && u * fan > ANN__DIRECT_MAX;
+        int fused_mom = mom_threads && u * fan > ANN__DIRECT_MAX;
+        int in_gemm = fused || fused_mom; /* the weights' step is done */
         if (l > 0) {
             /* The input gradient, from the old weights (the fused step
              * overwrites them).  Layer 0's is never needed: skipped. */
@@ -848,7 +849,7 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
         for (size_t r = 1; r < B; r++)
             for (size_t j = 0; j < u; j++)
                 db[j] += D[r * u + j];
-        if (l2 != 0 && !fused && !fused_mom)
+        if (l2 != 0 && !in_gemm)
             for (size_t i = 0; i < u * fan; i++)
                 dW[i] += l2 * W[i];
         if (l > 0) {
@@ -859,8 +860,7 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
         /* W and b of a layer are adjacent in the parameter block (after a
          * fused step, only b is left). */
         if (upd)
-            bad |= fused || fused_mom
-                       ? SFX(update_range)(m, upd, m->b_off[l], u, db, 1)
+            bad |= in_gemm ? SFX(update_range)(m, upd, m->b_off[l], u, db, 1)
                        : SFX(update_range)(m, upd, m->w_off[l], u * fan + u, dW, 1);
     }
     /* The fused update left zeros behind; otherwise the gradient stays. */
