@@ -257,6 +257,19 @@ typedef struct ann__ws {
      * inputs that overflow), or after the last step when no forward
      * follows; then set it back to 0. */
     int w_pending;
+    /* Momentum's carried velocity.  On a BLAS-sized layer, plain momentum
+     * (not Nesterov's; float32, or float64 on one OpenBLAS thread) takes
+     * V <- mu V + D^T A + l2 W as the weight-gradient GEMM's C with
+     * beta = 1 onto V already holding mu V + l2 W, then one pass steps
+     * W -= lr V and, when another step follows, leaves mu V + l2 W (new W)
+     * in V for it.  carry_next is set by the caller before a step when the
+     * next step follows with more than one row and nothing reads the
+     * optimizer state in between (ann_fit: within an epoch); v_carried
+     * says the previous step did so.  Zero (ann__ws_init) never carries:
+     * at the end of every ann_fit epoch, ann_train_batch and lib/mpi.c's
+     * steps V is the velocity itself. */
+    int carry_next;
+    int v_carried;
 } ann__ws;
 
 int ann__ws_init(ann__ws *ws, const ann *model, size_t cap, int training);

@@ -685,6 +685,38 @@ static int SFX(update_range)(ann *m, const SFX(upd) *u, size_t lo, size_t n,
     return SFX(update_status)(bad);
 }
 
+/* Momentum's carried velocity (ann__ws.v_carried): v <- mu v + l2 w over
+ * a layer's weights, before the first GEMM that accumulates onto it. */
+static void SFX(mom_prescale)(T *restrict v, const T *restrict w, size_t n, T mu, T l2)
+{
+    if (l2 == 0)
+        for (size_t i = 0; i < n; i++)
+            v[i] = mu * v[i];
+    else
+        for (size_t i = 0; i < n; i++)
+            v[i] = mu * v[i] + l2 * w[i];
+}
+
+/* After the GEMM made v the velocity: w -= lr v, checked with v; with
+ * carry, v then becomes mu v + l2 w (the new w) for the next step's GEMM.
+ * One pass over w and v instead of one over the gradient, v and w (and
+ * the gradient's zeroing): for l2 = 0 the same bits as update_range, whose
+ * v = mu v + g rounds mu v first too. */
+static int SFX(mom_step)(T *restrict v, T *restrict w, size_t n, T lr, T mu, T l2,
+                         int carry)
+{
+    UT bad = 0;
+    if (!carry)
+        ANN__UPDATE_LOOP1((w[i] -= lr * v[i]), w[i] * 0 + v[i] * 0);
+    else if (l2 == 0)
+        ANN__UPDATE_LOOP1((w[i] -= lr * v[i], v[i] = mu * v[i]),
+                          w[i] * 0 + v[i] * 0);
+    else
+        ANN__UPDATE_LOOP1((w[i] -= lr * v[i], v[i] = mu * v[i] + l2 * w[i]),
+                          w[i] * 0 + v[i] * 0);
+    return SFX(update_status)(bad);
+}
+
 /* The step of a layer's weights (nu x fan, from lo) and biases (nu, right
  * after them) for one row, whose weight gradient is the outer product
  * D A^T and bias gradient D: each element's gradient dj * A[k] (or dj) is
@@ -786,6 +818,10 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
     int mom_threads = sizeof(T) == sizeof(double) && upd &&
                       m->s.optimizer == ANN_OPTIMIZER_MOMENTUM && !m->s.nesterov && B > 1 &&
                       ws->grad_zero && ann__blas_threads() > 1;
+    /* Momentum's carried velocity (ann__ws.v_carried) where the threaded
+     * float64 path above is not taken. */
+    int mom_carry = upd && m->s.optimizer == ANN_OPTIMIZER_MOMENTUM && !m->s.nesterov &&
+                    B > 1 && ws->grad_zero && !mom_threads;
     for (size_t l = L; l-- > 0;) {
         size_t u = m->units[l], fan = m->fan_in[l];
         const T *prev = l > 0 ? (const T *)ws->a[l - 1] : x;
@@ -823,7 +859,8 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
          * costs what the gradient stream saves) nor in float32, where
          * paired runs showed no gain and a full benchmark run a loss. */
         int fused_mom = mom_threads && u * fan > ANN__DIRECT_MAX;
-        int in_gemm = fused || fused_mom; /* the weights' step is done */
+        int carry = mom_carry && u * fan > ANN__DIRECT_MAX;
+        int in_gemm = fused || fused_mom || carry; /* the weights' step is done */
         if (l > 0) {
             /* The input gradient, from the old weights (the fused step
              * overwrites them).  Layer 0's is never needed: skipped. */
@@ -841,6 +878,12 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
                 AXPY(u * fan, l2, Wu, V);
             AXPY(u * fan, -upd->lr, V, Wu);
             ws->w_pending = 1;
+        } else if (carry) {
+            T *V = (T *)m->opt_m + m->w_off[l], *Wu = (T *)m->params + m->w_off[l];
+            if (!ws->v_carried)
+                SFX(mom_prescale)(V, Wu, u * fan, upd->mu, l2);
+            GEMM(1, 0, u, fan, B, 1, D, u, prev, fan, 1, V, fan);
+            bad |= SFX(mom_step)(V, Wu, u * fan, upd->lr, upd->mu, l2, ws->carry_next);
         } else {
             SFX(mm_dta)(B, u, fan, D, prev, gbeta, dW);
         }
@@ -865,6 +908,7 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
     }
     /* The fused update left zeros behind; otherwise the gradient stays. */
     ws->grad_zero = upd != NULL;
+    ws->v_carried = mom_carry && ws->carry_next;
     return bad;
 }
 

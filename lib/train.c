@@ -303,6 +303,10 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
                                fn, isnan(ls) ? "NaN" : "infinite", e, bi + 1);
                 goto diverged;
             }
+            /* Momentum may carry its velocity into the next step of this
+             * epoch (ann__ws.carry_next) if that step has more than one
+             * row; the epoch's last step leaves the velocity itself. */
+            ws.carry_next = bi + 1 < n_batches && n_train - (start + cnt) > 1;
             if (ann__backward_update(m, &ws, x, y, cnt, lr)) {
                 ann__snap_restore(m, &snap);
                 st = overflowed(m, fn, e, bi + 1);

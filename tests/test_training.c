@@ -721,11 +721,108 @@ static void test_thread_count_rounding(void **state)
     }
 }
 
+/* Momentum on BLAS-sized layers against the rule computed by hand, over
+ * two epochs of ann_fit: 60-80-70-1, so both hidden layers' weights take
+ * a GEMM path (the float64 GEMM + axpy path on more than one OpenBLAS
+ * thread, the carried velocity otherwise: engine_tmpl.h), N rows at
+ * batch 25 (301: each epoch ends with a one-row step), then one
+ * ann_train_batch step.  The reference steps
+ * a copy of the weights, v = mu v + g, w -= lr v, with g the batch
+ * gradient (incl. l2 w) at the reference's own weights.  Returns the
+ * largest difference relative to the largest weight. */
+static double momentum_rule_err(int f32, double l2, size_t N)
+{
+    enum { D = 60, B = 25, E = 2 };
+    const double lr = 0.05, mu = 0.9;
+    double *X = malloc(N * D * sizeof *X), *y = malloc(N * sizeof *y);
+    uint64_t s = 17;
+    for (size_t i = 0; i < N * D; i++)
+        X[i] = t_normal(&s);
+    for (size_t i = 0; i < N; i++)
+        y[i] = sin(X[i * D]) + 0.5 * X[i * D + 1] * X[i * D + 2];
+    size_t u[] = {80, 70, 1};
+    ann_activation a[] = {ANN_ACT_TANH, ANN_ACT_RELU, ANN_ACT_IDENTITY};
+    ann *m = make_net(D, 3, u, a), *r = NULL;
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_PRECISION, f32 ? ANN_PRECISION_F32 : ANN_PRECISION_F64));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_SEED, 3));
+    ASSERT_OK(ann_reinit(m));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_OPTIMIZER, ANN_OPTIMIZER_MOMENTUM));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_MOMENTUM, mu));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_LEARNING_RATE, lr));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_L2, l2));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_SHUFFLE, 0));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_BATCH_SIZE, B));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_EPOCHS, E));
+    ASSERT_OK(ann_clone(m, &r));
+    ASSERT_OK(ann_fit(m, X, y, N));
+    /* then one ann_train_batch step, which reads the velocity fit left */
+    ASSERT_OK(ann_train_batch(m, X, y, B));
+    size_t P;
+    double *w = weights_dump(r, &P), *v = calloc(P, sizeof *v);
+    for (int e = 0; e <= E; e++)
+        for (size_t st = 0; st < (e < E ? N : 1); st += B) {
+            size_t cnt = N - st < B ? N - st : B;
+            double *g = gradient_at(r, X + st * D, y + st, cnt, l2);
+            for (size_t i = 0; i < P; i++) {
+                v[i] = mu * v[i] + g[i];
+                w[i] -= lr * v[i];
+            }
+            free(g);
+            weights_load(r, w);
+            if (f32) /* the reference's weights rounded as the model's */
+                free(w), w = weights_dump(r, NULL);
+        }
+    double *got = weights_dump(m, NULL), big = 0, diff = 0;
+    for (size_t i = 0; i < P; i++) {
+        big = fmax(big, fabs(w[i]));
+        diff = fmax(diff, fabs(got[i] - w[i]));
+    }
+    free(got);
+    free(w);
+    free(v);
+    free(X);
+    free(y);
+    ann_destroy(m);
+    ann_destroy(r);
+    return big > 0.01 ? diff / big : INFINITY;
+}
+
+/* momentum_rule_err at OpenBLAS's default thread count (here) and on one
+ * thread (a child process): float64 takes a different path in each. */
+static void test_momentum_blas_rule(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 8; c++) {
+        int f32 = c & 1;
+        size_t N = c & 4 ? 301 : 300;
+        double l2 = c & 2 ? 1e-2 : 0, tol = f32 ? 2e-6 : 1e-12;
+        double here = momentum_rule_err(f32, l2, N);
+        char rows[16];
+        snprintf(rows, sizeof rows, "%zu", N);
+        char buf[64];
+        char *argv[] = {(char *)self_path, (char *)"--momentum-rule",
+                        (char *)(f32 ? "f32" : "f64"), (char *)(l2 != 0 ? "0.01" : "0"), rows,
+                        NULL};
+        run_with_threads("1", argv, buf, sizeof buf);
+        double one = strtod(buf, NULL);
+        printf("%s momentum, l2 %g, 60-80-70-1, %zu rows: relative difference from the rule %.3g "
+               "(default threads), %.3g (1 thread)\n", f32 ? "float32" : "float64", l2, N, here, one);
+        assert_true(buf[0] != 0);
+        assert_true(here <= tol);
+        assert_true(one <= tol);
+    }
+}
+
 int main(int argc, char **argv)
 {
     self_path = argv[0];
     if (argc > 1 && strcmp(argv[1], "--digest") == 0) {
         printf("%016llx\n", (unsigned long long)train_digest());
+        return 0;
+    }
+    if (argc > 4 && strcmp(argv[1], "--momentum-rule") == 0) {
+        printf("%.17g\n", momentum_rule_err(strcmp(argv[2], "f32") == 0, atof(argv[3]),
+                                            (size_t)atoi(argv[4])));
         return 0;
     }
     if (argc > 4 && strcmp(argv[1], "--save-uneven") == 0)
@@ -742,6 +839,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_divergence_fused_sgd),
         cmocka_unit_test(test_thread_count_reproducible),
         cmocka_unit_test(test_thread_count_rounding),
+        cmocka_unit_test(test_momentum_blas_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
