@@ -322,6 +322,8 @@ double *ann__tgt_fit(const ann *m, const struct ann__view *Y, const size_t *idx,
 /* Products of at most this many multiply-adds (batch x units x fan-in)
  * run as plain loops instead of BLAS calls (engine_tmpl.h says why). */
 #define ANN__DIRECT_MAX 4096
+/* Rows ahead whose start a shuffled gather prefetches (engine_tmpl.h). */
+#define ANN__GATHER_AHEAD 8
 /* Widths up to this take ann_predict's one-row path (stack buffers). */
 #define ANN__SMALL_W 256
 /* Every layer a direct product at one row and every width <= ANN__SMALL_W,

@@ -429,8 +429,25 @@ static int SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
         if (k_scan(&rows, sizeof(T) == sizeof(float)))
             return 1;
     }
+    /* Shuffled rows are scattered over the caller's data, each one a cold
+     * start for the hardware prefetcher: ask for the first two lines of
+     * the row ANN__GATHER_AHEAD on while this one is copied, so that those
+     * fetches overlap (a 128-row gather of 784 floats from 60000 rows:
+     * 87 -> 60 us). */
+#if defined(__GNUC__)
+    const char *xb = src->X->data;
+    ptrdiff_t xrs = src->X->rs * (ptrdiff_t)(src->X->dtype == ANN_DTYPE_F32 ? sizeof(float)
+                                                                          : sizeof(double));
+#endif
     for (size_t r = 0; r < count; r++) {
         size_t row = src->idx ? src->idx[start + r] : start + r;
+#if defined(__GNUC__)
+        if (src->idx && !direct_x && r + ANN__GATHER_AHEAD < count) {
+            const char *pa = xb + (ptrdiff_t)src->idx[start + r + ANN__GATHER_AHEAD] * xrs;
+            __builtin_prefetch(pa);
+            __builtin_prefetch(pa + 64);
+        }
+#endif
         if (!direct_x && SFX(load_row)(src->X, row, x + r * src->X->cols, src->check_x))
             return 1; /* nothing more is computed on bad rows */
         if (src->Y && !direct_y)
