@@ -96,7 +96,7 @@ static void SFX(mm_xwt)(size_t B, size_t u, size_t fan, const T *restrict X,
 static void SFX(mm_dta)(size_t B, size_t u, size_t fan, const T *restrict D,
                         const T *restrict A, T beta, T *restrict dW)
 {
-    if (B == 1 || u * fan <= ANN__DIRECT_MAX) {
+    if (B == 1 || B * u * fan <= ANN__DIRECT_MAX) {
         /* An outer product per row: a GER without BLAS's call overhead. */
         ANN__FAN_SWITCH(fan, {
             for (size_t j = 0; j < u; j++) {
@@ -124,7 +124,7 @@ static void SFX(mm_dta)(size_t B, size_t u, size_t fan, const T *restrict D,
 static void SFX(mm_dw)(size_t B, size_t u, size_t fan, const T *restrict D,
                        const T *restrict W, T *restrict P)
 {
-    if (u * fan <= ANN__DIRECT_MAX) {
+    if (B * u * fan <= ANN__DIRECT_MAX) {
         ANN__FAN_SWITCH(fan, for (size_t r = 0; r < B; r++) {
             T *p = P + r * F;
             const T *d = D + r * u;
