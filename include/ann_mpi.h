@@ -22,10 +22,9 @@
  *   batch that it holds, scaled by 1 / (global batch rows).  The result
  *   equals ann_fit on the concatenated data up to floating-point
  *   summation order (bitwise with one rank, except on a layer of more
- *   than 4096 weights for plain SGD, and for float64 momentum with
- *   OpenBLAS on more than one thread: ann_fit folds those steps into the
- *   weight-gradient GEMM, here the summed gradient is applied afterwards,
- *   so the roundings differ).
+ *   than 4096 weights for plain SGD and for momentum: ann_fit folds
+ *   those steps into the weight-gradient GEMM, here the summed gradient
+ *   is applied afterwards, so the roundings differ).
  *
  * COLLECTIVE SEMANTICS
  *   ann_mpi_fit is collective over comm: every rank must call it (the same

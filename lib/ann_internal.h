@@ -258,7 +258,7 @@ typedef struct ann__ws {
      * follows; then set it back to 0. */
     int w_pending;
     /* Momentum's carried velocity.  On a BLAS-sized layer, plain momentum
-     * (not Nesterov's; float32, or float64 on one OpenBLAS thread) takes
+     * (not Nesterov's) on one OpenBLAS thread takes
      * V <- mu V + D^T A + l2 W as the weight-gradient GEMM's C with
      * beta = 1 onto V already holding mu V + l2 W, then one pass steps
      * W -= lr V and, when another step follows, leaves mu V + l2 W (new W)

@@ -835,11 +835,10 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
      * from the outer product, no gradient buffer (it stays zero), after
      * the layer's input gradient, which needs the old weights. */
     int outer = upd && B == 1 && l2 == 0 && ws->grad_zero;
-    int mom_threads = sizeof(T) == sizeof(double) && upd &&
+    int mom_threads = upd &&
                       m->s.optimizer == ANN_OPTIMIZER_MOMENTUM && !m->s.nesterov && B > 1 &&
                       ws->grad_zero && ann__blas_threads() > 1;
-    /* Momentum's carried velocity (ann__ws.v_carried) where the threaded
-     * float64 path above is not taken. */
+    /* Momentum's carried velocity (ann__ws.v_carried) on one thread. */
     int mom_carry = upd && m->s.optimizer == ANN_OPTIMIZER_MOMENTUM && !m->s.nesterov &&
                     B > 1 && ws->grad_zero && !mom_threads;
     for (size_t l = L; l-- > 0;) {
@@ -870,14 +869,16 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
          * stepped and checked here. */
         int fused = upd && m->s.optimizer == ANN_OPTIMIZER_SGD && B > 1 &&
                     u * fan > ANN__DIRECT_MAX && ws->grad_zero;
-        /* Float64 momentum (not Nesterov's) on a BLAS-sized layer with
-         * OpenBLAS on more than one thread: the velocity is the GEMM's C,
+        /* Momentum (not Nesterov's) on a BLAS-sized layer with OpenBLAS
+         * on more than one thread: the velocity is the GEMM's C,
          * V <- mu V + D^T A (+ l2 W), and the step an axpy, W -= lr V,
-         * both split between OpenBLAS's threads; the element-wise pass
-         * would run on one.  The weights are checked as after a fused SGD
-         * step.  Not on one thread (OpenBLAS's separate beta pass over V
-         * costs what the gradient stream saves) nor in float32, where
-         * paired runs showed no gain and a full benchmark run a loss. */
+         * both split between OpenBLAS's threads; an element-wise pass
+         * would run on one (8 of 8 paired float32 runs at 2 threads:
+         * 0.74-0.83 s against 0.84-0.91 s for the carried velocity's
+         * pass; float64 0.70 against 0.66 of the floor).  The weights are
+         * checked as after a fused SGD step.  On one thread the carried
+         * velocity below moves less memory (OpenBLAS's beta pass over V
+         * is a pass of its own). */
         int fused_mom = mom_threads && u * fan > ANN__DIRECT_MAX;
         int carry = mom_carry && u * fan > ANN__DIRECT_MAX;
         int in_gemm = fused || fused_mom || carry; /* the weights' step is done */

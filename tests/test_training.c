@@ -447,18 +447,18 @@ static void test_callback_stop(void **state)
 }
 
 /* Plain SGD steps BLAS-sized layers inside the weight-gradient GEMM, and
- * float64 momentum with OpenBLAS on more than one thread (the default on a
+ * momentum with OpenBLAS on more than one thread (the default on a
  * multi-core machine) through the GEMM and an axpy; both leave the
  * weights' finiteness to the next forward pass, or to the end of the
- * epoch (ann__ws.w_pending).  An 80-64(ReLU)-1 net whose layer-0 step
+ * epoch (ann__ws.w_pending).  On one thread (run again in a child
+ * process) momentum's carried-velocity pass checks them itself.  An 80-64(ReLU)-1 net whose layer-0 step
  * overflows in the first batch while the loss is still finite (huge
  * finite inputs and targets, a small W0 and W1 = 1, so that layer 1's
  * checked step stays finite): the fit must name batch 1 and restore the
  * weights, whether the next forward (4 batches) or the epoch's end (1
  * batch) finds it; ann_train_batch must leave the weights unchanged. */
-static void test_divergence_fused_sgd(void **state)
+static void divergence_fused_cases(void)
 {
-    (void)state;
     enum { IN = 80, H = 64, N = 32, B = 8 };
     static double X[N * IN], Y[N], W0[H * IN], b0[H], W1[H], b1[1];
     for (int c = 0; c < 4; c++) {
@@ -499,6 +499,19 @@ static void test_divergence_fused_sgd(void **state)
             ann_destroy(m);
         }
     }
+}
+
+static void run_with_threads(const char *threads, char *const argv[], char *buf, size_t cap);
+static const char *self_path;
+
+static void test_divergence_fused_sgd(void **state)
+{
+    (void)state;
+    divergence_fused_cases();
+    char buf[16];
+    char *argv[] = {(char *)self_path, (char *)"--divergence", NULL};
+    run_with_threads("1", argv, buf, sizeof buf);
+    assert_string_equal(buf, "ok\n");
 }
 
 static void test_divergence_rollback(void **state)
@@ -586,7 +599,6 @@ static uint64_t train_digest(void)
     return h;
 }
 
-static const char *self_path;
 
 /* Run this executable with argv and OPENBLAS_NUM_THREADS=threads (the
  * parent's environment otherwise); its stdout into buf (NUL-terminated). */
@@ -678,9 +690,9 @@ static int uneven_fit_save(const char *path, int f32, double l2)
  * weights for the same OPENBLAS_NUM_THREADS, and weights that agree to
  * rounding for different ones, also where OpenBLAS's split of a product
  * between threads changes its kernels' rounding (float32, and float64
- * shapes like these).  Float64 momentum on more than one thread steps
- * layer 0 through its GEMM and an axpy (engine_tmpl.h), on one thread
- * through the element-wise pass: the two must agree, with and without
+ * shapes like these).  Momentum on more than one thread steps layer 0
+ * through its GEMM and an axpy (engine_tmpl.h), on one thread through
+ * the carried velocity's pass: the two must agree, with and without
  * L2. */
 static void test_thread_count_rounding(void **state)
 {
@@ -818,6 +830,11 @@ int main(int argc, char **argv)
     self_path = argv[0];
     if (argc > 1 && strcmp(argv[1], "--digest") == 0) {
         printf("%016llx\n", (unsigned long long)train_digest());
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "--divergence") == 0) {
+        divergence_fused_cases();
+        printf("ok\n");
         return 0;
     }
     if (argc > 4 && strcmp(argv[1], "--momentum-rule") == 0) {
