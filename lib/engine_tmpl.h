@@ -720,8 +720,10 @@ static void SFX(mom_prescale)(T *restrict v, const T *restrict w, size_t n, T mu
 /* After the GEMM made v the velocity: w -= lr v, checked with v; with
  * carry, v then becomes mu v + l2 w (the new w) for the next step's GEMM.
  * One pass over w and v instead of one over the gradient, v and w (and
- * the gradient's zeroing): for l2 = 0 the same bits as update_range, whose
- * v = mu v + g rounds mu v first too. */
+ * the gradient's zeroing).  For l2 = 0 the same bits as update_range
+ * (whose v = mu v + g rounds mu v first too) as long as OpenBLAS sums the
+ * batch in one block of its inner dimension (batch 128: yes; 500: no,
+ * the blocks' partial sums then add onto mu v one by one). */
 static int SFX(mom_step)(T *restrict v, T *restrict w, size_t n, T lr, T mu, T l2,
                          int carry)
 {
@@ -837,8 +839,9 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
     int outer = upd && B == 1 && l2 == 0 && ws->grad_zero;
     int mom_threads = upd &&
                       m->s.optimizer == ANN_OPTIMIZER_MOMENTUM && !m->s.nesterov && B > 1 &&
-                      ws->grad_zero && ann__blas_threads() > 1;
-    /* Momentum's carried velocity (ann__ws.v_carried) on one thread. */
+                      ws->grad_zero && ann__blas_threads() > 1 && !ws->v_carried;
+    /* Momentum's carried velocity (ann__ws.v_carried) on one thread (and
+     * to its epoch's end if the thread count changed meanwhile). */
     int mom_carry = upd && m->s.optimizer == ANN_OPTIMIZER_MOMENTUM && !m->s.nesterov &&
                     B > 1 && ws->grad_zero && !mom_threads;
     for (size_t l = L; l-- > 0;) {
