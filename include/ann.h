@@ -421,8 +421,10 @@ ANN_API ann_status ann_set_progress(ann *model, ann_progress_fn fn, void *user);
  * names the array, row and column), ANN_ERR_TOO_LARGE, ANN_ERR_OUT_OF_MEMORY
  * (model unchanged); ANN_ERR_DIVERGED (a batch produced NaN/Inf: weights and
  * optimizer state are restored to the state before that step - or, in the
- * rare case where the update itself overflowed, to the start of that epoch
- * - and the message names the epoch and batch); ANN_STOPPED (callback);
+ * rare case where the update itself overflowed, and for momentum on one
+ * OpenBLAS thread, whose velocity between two steps of an epoch is kept
+ * pre-scaled, to the start of that epoch - and the message says which and
+ * names the epoch and batch); ANN_STOPPED (callback);
  * ANN_ERR_BUSY; since 1.1 also ANN_ERR_UNSUPPORTED (Levenberg-Marquardt or
  * target scaling limits, see there) and ANN_ERR_NUMERIC (a LAPACK
  * factorisation failed while fitting whitening), model unchanged.

@@ -295,6 +295,17 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
                 goto diverged;
             }
             double ls = ann__loss_sum(m, &ws, y, cnt);
+            if (!isfinite(ls) && ws.v_carried) {
+                /* The previous step left momentum's velocity carried
+                 * (mu V + l2 W, ann__ws.v_carried), which cannot be
+                 * undone exactly: back to the epoch's start. */
+                ann__snap_restore(m, &snap);
+                st = ann__fail(m, 1, ANN_ERR_DIVERGED,
+                               "%s: loss became %s in epoch %zu, batch %zu (learning "
+                               "rate too high?); weights restored to the start of epoch %zu",
+                               fn, isnan(ls) ? "NaN" : "infinite", e, bi + 1, e);
+                goto diverged;
+            }
             if (!isfinite(ls)) {
                 /* Nothing of this step has been applied yet. */
                 st = ann__fail(m, 1, ANN_ERR_DIVERGED,

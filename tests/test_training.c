@@ -568,6 +568,82 @@ static void test_divergence_rollback(void **state)
     }
 }
 
+/* A diverging momentum fit on a net with a BLAS-sized layer (4-80-64-1:
+ * 5120 weights in layer 1), whose velocity may be carried between the
+ * steps of an epoch (engine_tmpl.h): whatever state the failed fit names
+ * ("before that batch" or "the start of epoch e"), replaying that many
+ * steps with ann_train_batch must give the same weights, and one more
+ * step on both the same weights again, which checks the velocity too.
+ * Returns the message's kind (1: before that batch, 2: epoch start). */
+static int divergence_momentum_replay(void)
+{
+    enum { N = 64, B = 8 };
+    double X[N * 4], y[N];
+    house_make(N, 8, X, y); /* raw, unscaled: large inputs */
+    size_t u[] = {80, 64, 1};
+    ann_activation a[] = {ANN_ACT_RELU, ANN_ACT_RELU, ANN_ACT_IDENTITY};
+    ann *m = make_net(4, 3, u, a), *ref = NULL;
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_OPTIMIZER, ANN_OPTIMIZER_MOMENTUM));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_LEARNING_RATE, 1e-4));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_SHUFFLE, 0));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_BATCH_SIZE, B));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_EPOCHS, 1000));
+    ASSERT_OK(ann_clone(m, &ref));
+    assert_int_equal(ann_fit(m, X, y, N), ANN_ERR_DIVERGED);
+    const char *msg = ann_errmsg(m);
+    size_t epoch = 0, batch = 0;
+    const char *p = strstr(msg, "epoch ");
+    assert_non_null(p);
+    sscanf(p, "epoch %zu, batch %zu", &epoch, &batch);
+    int kind = strstr(msg, "before that batch") ? 1 : strstr(msg, "start of epoch") ? 2 : 0;
+    if (!kind || epoch < 1 || batch < 1)
+        fail_msg("%s", msg);
+    size_t steps = (epoch - 1) * (N / B) + (kind == 1 ? batch - 1 : 0);
+    for (size_t k = 0; k < steps; k++)
+        ASSERT_OK(ann_train_batch(ref, X + 4 * (k % (N / B)) * B, y + (k % (N / B)) * B, B));
+    assert_true(weights_same(m, ref));
+    /* one more step on both, from the initial weights (ann_set_weights
+     * keeps the optimizer state) so that it stays finite: its step is
+     * lr (mu V + g), so the velocities must be the same too */
+    ann *w0 = NULL;
+    ASSERT_OK(ann_clone(ref, &w0));
+    ASSERT_OK(ann_reinit(w0));
+    for (size_t l = 0; l < 3; l++) {
+        size_t fan = l ? u[l - 1] : 4;
+        double *W = malloc(u[l] * fan * sizeof *W), *b = malloc(u[l] * sizeof *b);
+        ASSERT_OK(ann_get_weights(w0, l, W, b));
+        ASSERT_OK(ann_set_weights(m, l, W, b));
+        ASSERT_OK(ann_set_weights(ref, l, W, b));
+        free(W);
+        free(b);
+    }
+    ann_destroy(w0);
+    double Xn[B * 4], yn[B];
+    for (size_t i = 0; i < B * 4; i++)
+        Xn[i] = X[i] / 1000;
+    for (size_t i = 0; i < B; i++)
+        yn[i] = y[i] / 1000;
+    ASSERT_OK(ann_train_batch(m, Xn, yn, B));
+    ASSERT_OK(ann_train_batch(ref, Xn, yn, B));
+    assert_true(weights_same(m, ref));
+    ann_destroy(m);
+    ann_destroy(ref);
+    return kind;
+}
+
+static void test_divergence_momentum_state(void **state)
+{
+    (void)state;
+    int here = divergence_momentum_replay();
+    char buf[16];
+    char *argv[] = {(char *)self_path, (char *)"--divergence-momentum", NULL};
+    run_with_threads("1", argv, buf, sizeof buf);
+    printf("diverging momentum fit restored %s (default threads), %s (1 thread)\n",
+           here == 1 ? "to before the batch" : "to the epoch's start",
+           buf[0] == '1' ? "to before the batch" : "to the epoch's start");
+    assert_true(buf[0] == '1' || buf[0] == '2');
+}
+
 /* Same seed, same data: the same weights whatever OpenBLAS's thread count.
  * The child processes print a digest of their weights. */
 static uint64_t train_digest(void)
@@ -832,6 +908,10 @@ int main(int argc, char **argv)
         printf("%016llx\n", (unsigned long long)train_digest());
         return 0;
     }
+    if (argc > 1 && strcmp(argv[1], "--divergence-momentum") == 0) {
+        printf("%d\n", divergence_momentum_replay());
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "--divergence") == 0) {
         divergence_fused_cases();
         printf("ok\n");
@@ -854,6 +934,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_callback_stop),
         cmocka_unit_test(test_divergence_rollback),
         cmocka_unit_test(test_divergence_fused_sgd),
+        cmocka_unit_test(test_divergence_momentum_state),
         cmocka_unit_test(test_thread_count_reproducible),
         cmocka_unit_test(test_thread_count_rounding),
         cmocka_unit_test(test_momentum_blas_rule),
