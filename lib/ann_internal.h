@@ -324,6 +324,27 @@ double *ann__tgt_fit(const ann *m, const struct ann__view *Y, const size_t *idx,
 #define ANN__DIRECT_MAX 4096
 /* Rows ahead whose start a shuffled gather prefetches (engine_tmpl.h). */
 #define ANN__GATHER_AHEAD 8
+/* Request the cache lines of the first ANN__PREFETCH_BYTES of row `row`
+ * of the view v (the hardware prefetcher follows a longer row).  No
+ * effect on any result.  A macro, not a function: GCC deems a function of
+ * nothing but prefetches free of side effects and deletes its calls. */
+#define ANN__PREFETCH_BYTES 256
+#if defined(__GNUC__)
+#define ANN__PREFETCH_ROW(v, row)                                              \
+    do {                                                                       \
+        size_t es_ = (v)->dtype == ANN_DTYPE_F32 ? sizeof(float) : sizeof(double); \
+        const char *p_ = (const char *)(v)->data +                             \
+                         (ptrdiff_t)(row) * (v)->rs * (ptrdiff_t)es_;          \
+        size_t len_ = (v)->cs == 1 ? (v)->cols * es_ : es_;                    \
+        if (len_ > ANN__PREFETCH_BYTES)                                        \
+            len_ = ANN__PREFETCH_BYTES;                                        \
+        for (size_t o_ = 0; o_ < len_; o_ += 64)                               \
+            __builtin_prefetch(p_ + o_);                                       \
+        __builtin_prefetch(p_ + len_ - 1);                                     \
+    } while (0)
+#else
+#define ANN__PREFETCH_ROW(v, row) ((void)(v), (void)(row))
+#endif
 /* Widths up to this take ann_predict's one-row path (stack buffers). */
 #define ANN__SMALL_W 256
 /* Every layer a direct product at one row and every width <= ANN__SMALL_W,

@@ -431,26 +431,15 @@ static int SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
     }
     /* Shuffled rows are scattered over the caller's data, each one a cold
      * start for the hardware prefetcher: ask for the first four lines of
-     * the row ANN__GATHER_AHEAD on while this one is copied, so that those
-     * fetches overlap.  A 128-row gather from 60000 rows: 784 floats
+     * the row ANN__GATHER_AHEAD on (ANN__PREFETCH_ROW: 256 bytes) while
+     * this one is copied, so that those fetches overlap.  A 128-row
+     * gather from 60000 rows: 784 floats
      * 88 -> 56 us, 784 doubles 141 -> 106 us (two lines: 57 and 118 us;
      * whole rows two ahead: 136 us for doubles). */
-#if defined(__GNUC__)
-    const char *xb = src->X->data;
-    ptrdiff_t xrs = src->X->rs * (ptrdiff_t)(src->X->dtype == ANN_DTYPE_F32 ? sizeof(float)
-                                                                          : sizeof(double));
-#endif
     for (size_t r = 0; r < count; r++) {
         size_t row = src->idx ? src->idx[start + r] : start + r;
-#if defined(__GNUC__)
-        if (src->idx && !direct_x && r + ANN__GATHER_AHEAD < count) {
-            const char *pa = xb + (ptrdiff_t)src->idx[start + r + ANN__GATHER_AHEAD] * xrs;
-            __builtin_prefetch(pa);
-            __builtin_prefetch(pa + 64);
-            __builtin_prefetch(pa + 128);
-            __builtin_prefetch(pa + 192);
-        }
-#endif
+        if (src->idx && !direct_x && r + ANN__GATHER_AHEAD < count)
+            ANN__PREFETCH_ROW(src->X, src->idx[start + r + ANN__GATHER_AHEAD]);
         if (!direct_x && SFX(load_row)(src->X, row, x + r * src->X->cols, src->check_x))
             return 1; /* nothing more is computed on bad rows */
         if (src->Y && !direct_y)
@@ -837,13 +826,13 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
      * from the outer product, no gradient buffer (it stays zero), after
      * the layer's input gradient, which needs the old weights. */
     int outer = upd && B == 1 && l2 == 0 && ws->grad_zero;
-    int mom_threads = upd &&
-                      m->s.optimizer == ANN_OPTIMIZER_MOMENTUM && !m->s.nesterov && B > 1 &&
-                      ws->grad_zero && ann__blas_threads() > 1 && !ws->v_carried;
-    /* Momentum's carried velocity (ann__ws.v_carried) on one thread (and
+    /* Plain momentum on BLAS-sized layers: on OpenBLAS's threads (below),
+     * or with the carried velocity (ann__ws.v_carried) on one thread (and
      * to its epoch's end if the thread count changed meanwhile). */
-    int mom_carry = upd && m->s.optimizer == ANN_OPTIMIZER_MOMENTUM && !m->s.nesterov &&
-                    B > 1 && ws->grad_zero && !mom_threads;
+    int plain_mom = upd && m->s.optimizer == ANN_OPTIMIZER_MOMENTUM && !m->s.nesterov &&
+                    B > 1 && ws->grad_zero;
+    int mom_threads = plain_mom && ann__blas_threads() > 1 && !ws->v_carried;
+    int mom_carry = plain_mom && !mom_threads;
     for (size_t l = L; l-- > 0;) {
         size_t u = m->units[l], fan = m->fan_in[l];
         const T *prev = l > 0 ? (const T *)ws->a[l - 1] : x;

@@ -4,6 +4,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,29 +132,8 @@ static double eval_rows(const ann *m, ann__ws *ws, const ann__batch_src *src,
 /* Small shuffled batches (per-sample SGD above all) read their rows at
  * random places in the caller's data, and the forward pass waited on
  * those loads: up to half of a step on a 4-8-1 net.  The next batch's
- * rows are requested while this one is computed: the cache lines of each
- * row's first ANN__PREFETCH_BYTES (the hardware prefetcher follows a
- * longer row).  No effect on any result.  A macro, not a function: GCC
- * deems a function of nothing but prefetches free of side effects and
- * deletes its calls. */
+ * rows are requested while this one is computed (ANN__PREFETCH_ROW). */
 #define ANN__PREFETCH_ROWS 4
-#define ANN__PREFETCH_BYTES 256
-#if defined(__GNUC__)
-#define ANN__PREFETCH_ROW(v, row)                                              \
-    do {                                                                       \
-        size_t es_ = (v)->dtype == ANN_DTYPE_F32 ? sizeof(float) : sizeof(double); \
-        const char *p_ = (const char *)(v)->data +                             \
-                         (ptrdiff_t)(row) * (v)->rs * (ptrdiff_t)es_;          \
-        size_t len_ = (v)->cs == 1 ? (v)->cols * es_ : es_;                    \
-        if (len_ > ANN__PREFETCH_BYTES)                                        \
-            len_ = ANN__PREFETCH_BYTES;                                        \
-        for (size_t o_ = 0; o_ < len_; o_ += 64)                               \
-            __builtin_prefetch(p_ + o_);                                       \
-        __builtin_prefetch(p_ + len_ - 1);                                     \
-    } while (0)
-#else
-#define ANN__PREFETCH_ROW(v, row) ((void)(v), (void)(row))
-#endif
 
 static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
                              const ann_matrix *Ym, const int32_t *labels, int use_labels)
@@ -295,23 +275,20 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
                 goto diverged;
             }
             double ls = ann__loss_sum(m, &ws, y, cnt);
-            if (!isfinite(ls) && ws.v_carried) {
-                /* The previous step left momentum's velocity carried
-                 * (mu V + l2 W, ann__ws.v_carried), which cannot be
-                 * undone exactly: back to the epoch's start. */
-                ann__snap_restore(m, &snap);
-                st = ann__fail(m, 1, ANN_ERR_DIVERGED,
-                               "%s: loss became %s in epoch %zu, batch %zu (learning "
-                               "rate too high?); weights restored to the start of epoch %zu",
-                               fn, isnan(ls) ? "NaN" : "infinite", e, bi + 1, e);
-                goto diverged;
-            }
             if (!isfinite(ls)) {
-                /* Nothing of this step has been applied yet. */
+                /* Nothing of this step has been applied yet, but the
+                 * previous one may have left momentum's velocity carried
+                 * (mu V + l2 W, ann__ws.v_carried), which cannot be undone
+                 * exactly: then back to the epoch's start. */
+                char where[64] = "before that batch";
+                if (ws.v_carried) {
+                    ann__snap_restore(m, &snap);
+                    snprintf(where, sizeof where, "the start of epoch %zu", e);
+                }
                 st = ann__fail(m, 1, ANN_ERR_DIVERGED,
                                "%s: loss became %s in epoch %zu, batch %zu (learning "
-                               "rate too high?); weights restored to before that batch",
-                               fn, isnan(ls) ? "NaN" : "infinite", e, bi + 1);
+                               "rate too high?); weights restored to %s",
+                               fn, isnan(ls) ? "NaN" : "infinite", e, bi + 1, where);
                 goto diverged;
             }
             /* Momentum may carry its velocity into the next step of this
