@@ -173,26 +173,39 @@ static void hwm_reset(void)
  * callback. */
 typedef struct {
     int f32, adj;
-    size_t rows, epochs;
+    size_t rows;
     double t_mark, t_train, g_train, hwm, rss0, fl_prev, floor_sum;
 } epoch_clock;
 
-static int epoch_tick(void *user, size_t epoch, double tl, double vl)
+/* Add the fit's time, GEMM time and peak memory since the last mark. */
+static void clock_stop(epoch_clock *c)
 {
-    (void)epoch, (void)tl, (void)vl;
-    epoch_clock *c = user;
     c->t_train += bench_now() - c->t_mark;
     c->g_train += gemm_seconds;
     double h = vm_kib("VmHWM:") / 1024.0;
     c->hwm = h > c->hwm ? h : c->hwm;
-    if (c->adj && epoch < c->epochs) { /* the last one's is after the fit */
+}
+
+/* Set the mark: the fit's time, GEMM time and peak memory count again. */
+static void clock_start(epoch_clock *c)
+{
+    hwm_reset();
+    gemm_seconds = 0;
+    c->t_mark = bench_now();
+}
+
+/* After each epoch: the floor next to it, outside the fit's time. */
+static int epoch_tick(void *user, size_t epoch, double tl, double vl)
+{
+    (void)epoch, (void)tl, (void)vl;
+    epoch_clock *c = user;
+    clock_stop(c);
+    if (c->adj) {
         double fl = floor_epoch(c->f32, c->rows, 128, FLOOR_ADJ_BLOCK_S, FLOOR_ADJ_BLOCKS);
         c->floor_sum += 0.5 * (c->fl_prev + fl);
         c->fl_prev = fl;
     }
-    hwm_reset();
-    gemm_seconds = 0;
-    c->t_mark = bench_now();
+    clock_start(c);
     return 0;
 }
 
@@ -233,8 +246,8 @@ static int cmd_fmnist(int argc, char **argv)
      * impl "libann-<init>", no floor or inference timing. */
     const char *init = getenv("BENCH_INIT");
     /* One ann_fit of all epochs, with the GEMM floor measured in this
-     * process before the fit, in the progress callback after each epoch
-     * (its time is not the fit's) and after the fit; an epoch's floor is
+     * process before the fit and in the progress callback after each
+     * epoch (its time is not the fit's); an epoch's floor is
      * the mean of the two next to it ("floor_epoch_s"), so the ratio to
      * the floor compares measurements seconds apart.  Epoch 1's time
      * includes the fit's setup (the input scan, buffers), as a user's
@@ -242,7 +255,6 @@ static int cmd_fmnist(int argc, char **argv)
     epoch_clock ck = {0};
     ck.f32 = f32;
     ck.rows = tr.n;
-    ck.epochs = epochs;
     ck.adj = !init;
     ck.fl_prev = ck.adj ? floor_epoch(f32, tr.n, 128, FLOOR_ADJ_BLOCK_S, FLOOR_ADJ_BLOCKS) : 0;
     CHECK(ann_set_progress(m, epoch_tick, &ck));
@@ -250,19 +262,9 @@ static int cmd_fmnist(int argc, char **argv)
      * clear_refs "5") before each epoch, then compare VmHWM after it with
      * VmRSS before the fit (the floor's buffers are freed in between). */
     ck.rss0 = vm_kib("VmRSS:") / 1024.0;
-    hwm_reset();
-    gemm_seconds = 0;
-    ck.t_mark = bench_now();
+    clock_start(&ck);
     CHECK(ann_fit_labels_view(m, &vtr, tr.y));
-    double t_end = bench_now();
-    ck.t_train += t_end - ck.t_mark;
-    ck.g_train += gemm_seconds;
-    double h = vm_kib("VmHWM:") / 1024.0;
-    ck.hwm = h > ck.hwm ? h : ck.hwm;
-    if (ck.adj) {
-        double fl = floor_epoch(f32, tr.n, 128, FLOOR_ADJ_BLOCK_S, FLOOR_ADJ_BLOCKS);
-        ck.floor_sum += 0.5 * (ck.fl_prev + fl);
-    }
+    clock_stop(&ck); /* the fit's return after its last callback */
     CHECK(ann_set_progress(m, NULL, NULL));
     double t_train = ck.t_train, g_train = ck.g_train, hwm = ck.hwm;
     double floor_sum = ck.floor_sum, rss0 = ck.rss0;
