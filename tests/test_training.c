@@ -501,8 +501,44 @@ static void divergence_fused_cases(void)
     }
 }
 
-static void run_with_threads(const char *threads, char *const argv[], char *buf, size_t cap);
+/* argv[0]: the tests run parts of themselves in child processes. */
 static const char *self_path;
+
+/* Run this executable with argv and OPENBLAS_NUM_THREADS=threads (the
+ * parent's environment otherwise); its stdout into buf (NUL-terminated). */
+static void run_with_threads(const char *threads, char *const argv[], char *buf, size_t cap)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    char env_threads[64];
+    snprintf(env_threads, sizeof env_threads, "OPENBLAS_NUM_THREADS=%s", threads);
+    size_t ne = 0;
+    while (environ[ne]) ne++;
+    char **env = calloc(ne + 2, sizeof *env);
+    size_t k = 0;
+    for (size_t i = 0; i < ne; i++)
+        if (strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21) != 0)
+            env[k++] = environ[i];
+    env[k++] = env_threads;
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, self_path, &fa, NULL, argv, env), 0);
+    close(fds[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < cap && (r = read(fds[0], buf + got, cap - 1 - got)) > 0)
+        got += (size_t)r;
+    buf[got] = 0;
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    posix_spawn_file_actions_destroy(&fa);
+    free(env);
+}
 
 static void test_divergence_fused_sgd(void **state)
 {
@@ -589,6 +625,7 @@ static int divergence_momentum_replay(void)
     ASSERT_OK(ann_set_param(m, ANN_PARAM_BATCH_SIZE, B));
     ASSERT_OK(ann_set_param(m, ANN_PARAM_EPOCHS, 1000));
     ASSERT_OK(ann_clone(m, &ref));
+    double *w0 = weights_dump(m, NULL);
     assert_int_equal(ann_fit(m, X, y, N), ANN_ERR_DIVERGED);
     const char *msg = ann_errmsg(m);
     size_t epoch = 0, batch = 0;
@@ -605,19 +642,9 @@ static int divergence_momentum_replay(void)
     /* one more step on both, from the initial weights (ann_set_weights
      * keeps the optimizer state) so that it stays finite: its step is
      * lr (mu V + g), so the velocities must be the same too */
-    ann *w0 = NULL;
-    ASSERT_OK(ann_clone(ref, &w0));
-    ASSERT_OK(ann_reinit(w0));
-    for (size_t l = 0; l < 3; l++) {
-        size_t fan = l ? u[l - 1] : 4;
-        double *W = malloc(u[l] * fan * sizeof *W), *b = malloc(u[l] * sizeof *b);
-        ASSERT_OK(ann_get_weights(w0, l, W, b));
-        ASSERT_OK(ann_set_weights(m, l, W, b));
-        ASSERT_OK(ann_set_weights(ref, l, W, b));
-        free(W);
-        free(b);
-    }
-    ann_destroy(w0);
+    weights_load(m, w0);
+    weights_load(ref, w0);
+    free(w0);
     double Xn[B * 4], yn[B];
     for (size_t i = 0; i < B * 4; i++)
         Xn[i] = X[i] / 1000;
@@ -673,43 +700,6 @@ static uint64_t train_digest(void)
     free(y);
     ann_destroy(m);
     return h;
-}
-
-
-/* Run this executable with argv and OPENBLAS_NUM_THREADS=threads (the
- * parent's environment otherwise); its stdout into buf (NUL-terminated). */
-static void run_with_threads(const char *threads, char *const argv[], char *buf, size_t cap)
-{
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    char env_threads[64];
-    snprintf(env_threads, sizeof env_threads, "OPENBLAS_NUM_THREADS=%s", threads);
-    size_t ne = 0;
-    while (environ[ne]) ne++;
-    char **env = calloc(ne + 2, sizeof *env);
-    size_t k = 0;
-    for (size_t i = 0; i < ne; i++)
-        if (strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21) != 0)
-            env[k++] = environ[i];
-    env[k++] = env_threads;
-    pid_t pid;
-    assert_int_equal(posix_spawn(&pid, self_path, &fa, NULL, argv, env), 0);
-    close(fds[1]);
-    size_t got = 0;
-    ssize_t r;
-    while (got + 1 < cap && (r = read(fds[0], buf + got, cap - 1 - got)) > 0)
-        got += (size_t)r;
-    buf[got] = 0;
-    close(fds[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    posix_spawn_file_actions_destroy(&fa);
-    free(env);
 }
 
 static uint64_t digest_with_threads(const char *threads)
