@@ -104,4 +104,51 @@ static inline double floor_infer_1000(int f32, double block_s, int nblk)
     return t;
 }
 
+/* The same three forward products run over the caller's own rows: 1024-row
+ * slices of X (n rows of 784, the model's precision), each pass over all
+ * slices in order, as a prediction over a test set reads them.  Layer 0
+ * then packs rows it has not seen since the previous pass, as ann_predict
+ * must, where floor_infer_1000 packs one slice that stays in cache.  The
+ * difference is the cost of reading the inputs, which no implementation
+ * avoids (on the machine of bench/RESULTS.md OpenBLAS alone loses 7-16%
+ * to it on layer 0).  Seconds per 1000 predictions: the median of nblk
+ * passes (nblk <= 15) after one pass of warm-up. */
+static inline double floor_infer_stream_1000(int f32, const void *X, size_t n, int nblk)
+{
+    size_t es = f32 ? 4 : 8, nb = n / 1024;
+    void *W[FLOOR_L], *Z[FLOOR_L];
+    for (size_t l = 0; l < FLOOR_L; l++) {
+        size_t nw = floor_units[l] * floor_fan[l];
+        W[l] = bench_xmalloc(nw * es);
+        Z[l] = bench_xmalloc(1024 * floor_units[l] * es);
+        for (size_t i = 0; i < nw; i++)
+            f32 ? (((float *)W[l])[i] = 0.002f * (float)(i % 89))
+                : (((double *)W[l])[i] = 0.002 * (double)(i % 89));
+    }
+    double t[16];
+    if (nblk > 15)
+        nblk = 15;
+    for (int b = -1; b < nblk; b++) {
+        double t0 = bench_now();
+        for (size_t s = 0; s < nb; s++)
+            for (size_t l = 0; l < FLOOR_L; l++) {
+                const void *in = l ? Z[l - 1] : (const char *)X + s * 1024 * floor_fan[0] * es;
+                blasint u = (blasint)floor_units[l], k = (blasint)floor_fan[l];
+                if (f32)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1024, u, k, 1.0f,
+                                in, k, W[l], k, 0.0f, Z[l], u);
+                else
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1024, u, k, 1.0,
+                                in, k, W[l], k, 0.0, Z[l], u);
+            }
+        if (b >= 0)
+            t[b] = (bench_now() - t0) * 1000.0 / (double)(nb * 1024);
+    }
+    for (size_t l = 0; l < FLOOR_L; l++) {
+        free(W[l]);
+        free(Z[l]);
+    }
+    return bench_median(t, (size_t)nblk);
+}
+
 #endif
