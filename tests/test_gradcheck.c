@@ -317,6 +317,80 @@ static void test_known_values(void **state)
     ann_destroy(m);
 }
 
+/* The softmax cross-entropy loss against log-sum-exp computed here in
+ * double with libm, over rows whose largest pre-activation sits anywhere,
+ * ties included, soft targets that do not sum to one, 2 to 700 outputs, in
+ * float64 and float32 (whose pre-activations are float, hence the looser
+ * bound); and once more with target scaling left on the model (its
+ * outputs are then unscaled before the loss, which must not read them). */
+static void test_cross_entropy_reference(void **state)
+{
+    (void)state;
+    const size_t outs[] = {2, 3, 10, 257, 700};
+    enum { NI = 4, NR = 37 };
+    for (int prec = 0; prec < 2; prec++)
+        for (size_t oi = 0; oi < sizeof outs / sizeof outs[0]; oi++)
+            for (int scaled = 0; scaled < 2; scaled++) {
+                size_t no = outs[oi];
+                size_t u[] = {no};
+                ann_activation a[] = {ANN_ACT_SOFTMAX};
+                ann *m = make_net(NI, 1, u, a);
+                ASSERT_OK(ann_set_param(m, ANN_PARAM_PRECISION,
+                                        prec ? ANN_PRECISION_F32 : ANN_PRECISION_F64));
+                double *W = malloc(no * NI * sizeof *W), *b = malloc(no * sizeof *b);
+                double *Y = malloc(NR * no * sizeof *Y), X[NR * NI];
+                uint64_t st = 0x9E3779B97F4A7C15u + no;
+                for (size_t i = 0; i < NR * NI; i++)
+                    X[i] = 4 * t_unif(&st) - 2;
+                for (size_t i = 0; i < no * NI; i++)
+                    W[i] = 3 * t_unif(&st) - 1.5;
+                for (size_t j = 0; j < no; j++)
+                    b[j] = j % 3 ? 2 * t_unif(&st) - 1 : 0.5; /* ties at zero input */
+                for (size_t r = 0; r < NR; r++)
+                    for (size_t j = 0; j < no; j++)
+                        Y[r * no + j] = r % 3 == 0 ? (j == r % no ? 1 : 0) /* one-hot */
+                                                   : 0.3 * t_unif(&st); /* soft */
+                for (size_t j = 0; j < NI; j++)
+                    X[5 * NI + j] = 0; /* row 5: z = b, a tie among the 0.5s */
+                if (scaled) {
+                    /* target scaling is fitted under the squared error */
+                    ASSERT_OK(ann_set_param(m, ANN_PARAM_TARGET_SCALING, 1));
+                    ASSERT_OK(ann_set_param(m, ANN_PARAM_EPOCHS, 1));
+                    ASSERT_OK(ann_fit(m, X, Y, NR));
+                }
+                ASSERT_OK(ann_set_weights(m, 0, W, b));
+                ASSERT_OK(ann_set_param(m, ANN_PARAM_LOSS, ANN_LOSS_CROSS_ENTROPY));
+                double loss, ref = 0;
+                ASSERT_OK(ann_evaluate(m, X, Y, NR, &loss));
+                double *z = malloc(no * sizeof *z);
+                for (size_t r = 0; r < NR; r++) {
+                    double mx = -INFINITY, s = 0;
+                    for (size_t j = 0; j < no; j++) {
+                        double t = b[j];
+                        for (size_t k = 0; k < NI; k++)
+                            t += W[j * NI + k] * X[r * NI + k];
+                        z[j] = t;
+                        mx = t > mx ? t : mx;
+                    }
+                    for (size_t j = 0; j < no; j++)
+                        s += exp(z[j] - mx);
+                    for (size_t j = 0; j < no; j++)
+                        ref -= Y[r * no + j] * (z[j] - (mx + log(s)));
+                }
+                ref /= NR;
+                double tol = prec ? 2e-6 : 1e-13;
+                if (!(fabs(loss - ref) <= tol * fmax(1, fabs(ref))))
+                    fail_msg("%s, %zu outputs%s: loss %.17g, reference %.17g",
+                             prec ? "float32" : "float64", no, scaled ? ", target scaling" : "",
+                             loss, ref);
+                free(z);
+                free(W);
+                free(b);
+                free(Y);
+                ann_destroy(m);
+            }
+}
+
 /* Sigmoid and softmax stay finite and exact at +-1e300. */
 static void test_extreme_inputs(void **state)
 {
@@ -370,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_gradients_blas_layers),
         cmocka_unit_test(test_known_values),
         cmocka_unit_test(test_extreme_inputs),
+        cmocka_unit_test(test_cross_entropy_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
