@@ -418,7 +418,11 @@ ANN_API ann_status ann_set_progress(ann *model, ann_progress_fn fn, void *user);
  * must lie in [0, 1].  With shuffle off, batch size >= n_rows (or 0), and
  * one epoch, this is exactly one gradient-descent step.
  * Returns ANN_OK; ANN_ERR_INVALID_ARGUMENT, ANN_ERR_NON_FINITE (message
- * names the array, row and column), ANN_ERR_TOO_LARGE, ANN_ERR_OUT_OF_MEMORY
+ * names the array, row and column; X's values may be checked as
+ * the first epoch reads each row, before the row enters any arithmetic, and
+ * a bad one then undoes what the epoch had done, so the model is unchanged
+ * all the same, and a bad row is reported even if training diverged
+ * before reaching it), ANN_ERR_TOO_LARGE, ANN_ERR_OUT_OF_MEMORY
  * (model unchanged); ANN_ERR_DIVERGED (a batch produced NaN/Inf: weights and
  * optimizer state are restored to the state before that step - or, in the
  * rare case where the update itself overflowed, and for momentum on one
