@@ -250,8 +250,8 @@ static int cmd_fmnist(int argc, char **argv)
      * epoch (its time is not the fit's); an epoch's floor is
      * the mean of the two next to it ("floor_epoch_s"), so the ratio to
      * the floor compares measurements seconds apart.  Epoch 1's time
-     * includes the fit's setup (the input scan, buffers), as a user's
-     * fit of this many epochs pays it once. */
+     * includes the fit's setup (its buffers), as a user's fit of this
+     * many epochs pays it once. */
     epoch_clock ck = {0};
     ck.f32 = f32;
     ck.rows = tr.n;

@@ -23,6 +23,28 @@
 #define FLOOR_L 3
 static const size_t floor_fan[FLOOR_L] = {784, 256, 128}, floor_units[FLOOR_L] = {256, 128, 10};
 
+/* p[i] = scale * (i % mod), in the precision's type. */
+static inline void floor_fill(int f32, void *p, size_t n, double scale, size_t mod)
+{
+    for (size_t i = 0; i < n; i++)
+        f32 ? (((float *)p)[i] = (float)scale * (float)(i % mod))
+            : (((double *)p)[i] = scale * (double)(i % mod));
+}
+
+/* C (M x N, row-major) = op(A) op(B), op = transpose if ta / tb. */
+static inline void floor_gemm(int f32, int ta, int tb, size_t M, size_t N, size_t K,
+                              const void *A, const void *B, void *C)
+{
+    enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    blasint lda = ta ? (blasint)M : (blasint)K, ldb = tb ? (blasint)K : (blasint)N;
+    if (f32)
+        cblas_sgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0f, A, lda,
+                    B, ldb, 0.0f, C, (blasint)N);
+    else
+        cblas_dgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0, A, lda,
+                    B, ldb, 0.0, C, (blasint)N);
+}
+
 /* Seconds per call of one GEMM shape: calibrated to blocks of >= block_s,
  * the median of nblk blocks (nblk <= 15). */
 static inline double floor_time_gemm(int f32, int ta, int tb, size_t M, size_t N, size_t K,
@@ -31,28 +53,15 @@ static inline double floor_time_gemm(int f32, int ta, int tb, size_t M, size_t N
     size_t es = f32 ? 4 : 8;
     size_t na = M * K, nb = K * N, nc = M * N;
     void *A = bench_xmalloc(na * es), *B = bench_xmalloc(nb * es), *C = bench_xmalloc(nc * es);
-    for (size_t i = 0; i < na; i++)
-        f32 ? (((float *)A)[i] = 0.001f * (float)(i % 97)) : (((double *)A)[i] = 0.001 * (double)(i % 97));
-    for (size_t i = 0; i < nb; i++)
-        f32 ? (((float *)B)[i] = 0.002f * (float)(i % 89)) : (((double *)B)[i] = 0.002 * (double)(i % 89));
+    floor_fill(f32, A, na, 0.001, 97);
+    floor_fill(f32, B, nb, 0.002, 89);
     memset(C, 0, nc * es);
-    enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-    blasint lda = ta ? (blasint)M : (blasint)K, ldb = tb ? (blasint)K : (blasint)N;
-#define FLOOR_RUN()                                                                    \
-    do {                                                                               \
-        if (f32)                                                                       \
-            cblas_sgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0f, \
-                        A, lda, B, ldb, 0.0f, C, (blasint)N);                          \
-        else                                                                           \
-            cblas_dgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0,  \
-                        A, lda, B, ldb, 0.0, C, (blasint)N);                           \
-    } while (0)
     /* calibrate */
     size_t reps = 1;
     for (;;) {
         double t0 = bench_now();
         for (size_t r = 0; r < reps; r++)
-            FLOOR_RUN();
+            floor_gemm(f32, ta, tb, M, N, K, A, B, C);
         if (bench_now() - t0 > block_s)
             break;
         reps *= 2;
@@ -63,10 +72,9 @@ static inline double floor_time_gemm(int f32, int ta, int tb, size_t M, size_t N
     for (int b = 0; b < nblk; b++) {
         double t0 = bench_now();
         for (size_t r = 0; r < reps; r++)
-            FLOOR_RUN();
+            floor_gemm(f32, ta, tb, M, N, K, A, B, C);
         t[b] = (bench_now() - t0) / (double)reps;
     }
-#undef FLOOR_RUN
     free(A);
     free(B);
     free(C);
@@ -110,9 +118,9 @@ static inline double floor_infer_1000(int f32, double block_s, int nblk)
  * then packs rows it has not seen since the previous pass, as ann_predict
  * must, where floor_infer_1000 packs one slice that stays in cache.  The
  * difference is the cost of reading the inputs, which no implementation
- * avoids (on the machine of bench/RESULTS.md OpenBLAS alone loses 7-16%
- * to it on layer 0).  Seconds per 1000 predictions: the median of nblk
- * passes (nblk <= 15) after one pass of warm-up. */
+ * avoids (bench/RESULTS.md gives the ratio of the two floors).  Seconds
+ * per 1000 predictions: the median of nblk passes (nblk <= 15) after one
+ * pass of warm-up. */
 static inline double floor_infer_stream_1000(int f32, const void *X, size_t n, int nblk)
 {
     size_t es = f32 ? 4 : 8, nb = n / 1024;
@@ -121,9 +129,7 @@ static inline double floor_infer_stream_1000(int f32, const void *X, size_t n, i
         size_t nw = floor_units[l] * floor_fan[l];
         W[l] = bench_xmalloc(nw * es);
         Z[l] = bench_xmalloc(1024 * floor_units[l] * es);
-        for (size_t i = 0; i < nw; i++)
-            f32 ? (((float *)W[l])[i] = 0.002f * (float)(i % 89))
-                : (((double *)W[l])[i] = 0.002 * (double)(i % 89));
+        floor_fill(f32, W[l], nw, 0.002, 89);
     }
     double t[16];
     if (nblk > 15)
@@ -133,13 +139,7 @@ static inline double floor_infer_stream_1000(int f32, const void *X, size_t n, i
         for (size_t s = 0; s < nb; s++)
             for (size_t l = 0; l < FLOOR_L; l++) {
                 const void *in = l ? Z[l - 1] : (const char *)X + s * 1024 * floor_fan[0] * es;
-                blasint u = (blasint)floor_units[l], k = (blasint)floor_fan[l];
-                if (f32)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1024, u, k, 1.0f,
-                                in, k, W[l], k, 0.0f, Z[l], u);
-                else
-                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1024, u, k, 1.0,
-                                in, k, W[l], k, 0.0, Z[l], u);
+                floor_gemm(f32, 0, 1, 1024, floor_units[l], floor_fan[l], in, W[l], Z[l]);
             }
         if (b >= 0)
             t[b] = (bench_now() - t0) * 1000.0 / (double)(nb * 1024);
