@@ -313,10 +313,10 @@ static void SFX(mul_deriv)(ann_activation act, T slope, size_t n,
     }
 }
 
-/* Copy `cols` elements of one view row into a T row.  With chk, first
- * check the row (non-zero if an element is not finite or, for float, beyond
- * its range; nothing is converted then): the row is then in L1 for the
- * copy, so the check costs no second trip to memory.  A separate loop
+/* Copy `cols` elements of one view row into a T row.  With chk, check the
+ * row (non-zero if an element is not finite or, for float, beyond its
+ * range).  A row that must be converted is checked first (nothing is
+ * converted then; the row is in L1 for the copy).  A separate loop
  * before a branch, not a select inside the copy: the optimizer may
  * speculate arithmetic past a select (no-trapping-math), and converting
  * an out-of-range value would raise an FP exception. */
@@ -325,16 +325,30 @@ static inline int SFX(load_row)(const ann__view *v, size_t row, T *restrict dst,
     size_t n = v->cols;
     ptrdiff_t cs = v->cs;
     uint64_t lim = sizeof(T) == sizeof(float) ? 0x47EFFFFFE0000000u : 0x7FEFFFFFFFFFFFFFu;
+    int dt = sizeof(T) == sizeof(double) ? ANN_DTYPE_F64 : ANN_DTYPE_F32;
+    if (chk && cs == 1 && v->dtype == dt) {
+        /* Already T: nothing is converted, so the row is copied and
+         * checked in one pass, as bits. */
+        const T *p = (const T *)v->data + (ptrdiff_t)row * v->rs;
+        return sizeof(T) == sizeof(float) ? copy_over32(dst, p, n, 0x7F7FFFFFu)
+                                          : copy_over64(dst, p, n, lim);
+    }
     if (v->dtype == ANN_DTYPE_F64) {
         const double *p = (const double *)v->data + (ptrdiff_t)row * v->rs;
         if (chk) {
-            uint64_t acc = 0;
-            for (size_t j = 0; j < n; j++) {
-                uint64_t b;
-                memcpy(&b, p + (ptrdiff_t)j * cs, sizeof b);
-                acc |= (b & 0x7FFFFFFFFFFFFFFFu) > lim;
+            int bad;
+            if (cs == 1) {
+                bad = over64(p, n, lim);
+            } else {
+                uint64_t acc = 0;
+                for (size_t j = 0; j < n; j++) {
+                    uint64_t b;
+                    memcpy(&b, p + (ptrdiff_t)j * cs, sizeof b);
+                    acc |= (b & 0x7FFFFFFFFFFFFFFFu) > lim;
+                }
+                bad = acc != 0;
             }
-            if (acc)
+            if (bad)
                 return 1;
         }
         if (cs == 1)
@@ -344,13 +358,19 @@ static inline int SFX(load_row)(const ann__view *v, size_t row, T *restrict dst,
     } else {
         const float *p = (const float *)v->data + (ptrdiff_t)row * v->rs;
         if (chk) {
-            uint32_t acc = 0;
-            for (size_t j = 0; j < n; j++) {
-                uint32_t b;
-                memcpy(&b, p + (ptrdiff_t)j * cs, sizeof b);
-                acc |= (b & 0x7FFFFFFFu) > 0x7F7FFFFFu;
+            int bad;
+            if (cs == 1) {
+                bad = over32(p, n, 0x7F7FFFFFu);
+            } else {
+                uint32_t acc = 0;
+                for (size_t j = 0; j < n; j++) {
+                    uint32_t b;
+                    memcpy(&b, p + (ptrdiff_t)j * cs, sizeof b);
+                    acc |= (b & 0x7FFFFFFFu) > 0x7F7FFFFFu;
+                }
+                bad = acc != 0;
             }
-            if (acc)
+            if (bad)
                 return 1;
         }
         if (cs == 1)

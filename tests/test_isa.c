@@ -285,6 +285,95 @@ static void test_scan(void **state)
     ann__isa_select(ANN__ISA_AUTO);
 }
 
+/* The gather's own checks (the copy-and-check pass for rows already in
+ * the model's type, the check-then-convert pass for the others): a model
+ * of each precision, double and float data, rows of 1..19 columns through
+ * a row index (so every row is copied), a special value planted at each
+ * position.  The gather must refuse exactly the rows the reference
+ * refuses, and copy the others bit for bit (or as C converts them). */
+static void gather_specials(void)
+{
+    const double special[] = {NAN, -NAN, INFINITY, -INFINITY, 2.0 * FLT_MAX, -3.5e38,
+                              DBL_MAX, -DBL_MAX, (double)FLT_MAX, -(double)FLT_MAX,
+                              0x1.fffffe0000001p127, 4.9e-324, -0.0, 1.0};
+    const uint64_t nan_bits[] = {0x7FF0000000000001u, 0xFFFFFFFFFFFFFFFFu, 0x7FFFFFFFFFFFFFFFu};
+    const uint32_t nan_bits32[] = {0x7F800001u, 0xFFFFFFFFu, 0x7FFFFFFFu};
+    enum { ROWS = 3, NSP = sizeof special / sizeof *special + 3 };
+    for (int prec = 0; prec < 2; prec++)
+        for (size_t cols = 1; cols < 20; cols++) {
+            size_t units[1] = {2};
+            ann_activation acts[1] = {ANN_ACT_IDENTITY};
+            ann *m;
+            ASSERT_OK(ann_create(&m, cols, 1, units, acts));
+            ASSERT_OK(ann_set_param(m, ANN_PARAM_PRECISION,
+                                    prec ? ANN_PRECISION_F32 : ANN_PRECISION_F64));
+            ann__ws ws;
+            assert_int_equal(ann__ws_init(&ws, m, ROWS, 1), 0);
+            for (size_t pos = 0; pos < ROWS * cols; pos++)
+                for (size_t k = 0; k < NSP; k++)
+                    for (int fdata = 0; fdata < 2; fdata++) {
+                        double buf[ROWS * 19];
+                        float fb[ROWS * 19];
+                        for (size_t i = 0; i < ROWS * cols; i++) {
+                            buf[i] = (double)i * 0.25 - 7;
+                            fb[i] = (float)buf[i];
+                        }
+                        double x;
+                        if (k < NSP - 3) {
+                            x = special[k];
+                        } else {
+                            uint64_t b = nan_bits[k - (NSP - 3)];
+                            memcpy(&x, &b, sizeof x);
+                        }
+                        if (fdata && !(fabs(x) <= FLT_MAX || !isfinite(x)))
+                            continue; /* not a float value */
+                        buf[pos] = x;
+                        if (fdata && k >= NSP - 3)
+                            memcpy(&fb[pos], &nan_bits32[k - (NSP - 3)], sizeof fb[pos]);
+                        else
+                            fb[pos] = (float)x;
+                        /* float data is in range by construction */
+                        int want = fdata ? !isfinite(x) : ref_bad(x, prec);
+                        ann__view xv = fdata ? (ann__view){ANN_DTYPE_F32, ROWS, cols,
+                                                           (ptrdiff_t)cols, 1, fb}
+                                             : (ann__view){ANN_DTYPE_F64, ROWS, cols,
+                                                           (ptrdiff_t)cols, 1, buf};
+                        const size_t idx[ROWS] = {2, 0, 1};
+                        ann__batch_src src = {&xv, NULL, NULL, idx, 0, 1, 0};
+                        const void *xp, *yp;
+                        int got = ann__gather(m, &ws, &src, 0, ROWS, &xp, &yp);
+                        assert_int_equal(got, want);
+                        if (got)
+                            continue;
+                        for (size_t r = 0; r < ROWS; r++)
+                            for (size_t j = 0; j < cols; j++) {
+                                size_t i = idx[r] * cols + j;
+                                if (prec) {
+                                    float w = fdata ? fb[i] : (float)buf[i];
+                                    assert_memory_equal((const float *)xp + r * cols + j, &w,
+                                                        sizeof w);
+                                } else {
+                                    double w = fdata ? (double)fb[i] : buf[i];
+                                    assert_memory_equal((const double *)xp + r * cols + j, &w,
+                                                        sizeof w);
+                                }
+                            }
+                    }
+            ann__ws_free(&ws);
+            ann_destroy(m);
+        }
+}
+
+static void test_gather_checks(void **state)
+{
+    (void)state;
+    assert_int_equal(ann__isa_select(ANN__ISA_GENERIC), 0);
+    gather_specials();
+    if (ann__isa_select(ANN__ISA_AVX2) == 0)
+        gather_specials();
+    ann__isa_select(ANN__ISA_AUTO);
+}
+
 /* The selection itself: auto picks AVX2 when present, generic is always
  * there, unknown values are refused. */
 /* The one-row training step forms each weight's gradient where the update
@@ -390,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_inputs),
         cmocka_unit_test(test_scan),
+        cmocka_unit_test(test_gather_checks),
         cmocka_unit_test(test_row_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
