@@ -13,10 +13,10 @@
 /* libann never reads the floating-point exception flags, so the kernels
  * may assume no trap: without this GCC will not turn the selects of the
  * activation loops (clamps, signs, leaky slopes) into blends, and those
- * loops stay scalar.  The dynamic cost model lets -O2 builds (meson's
- * default debugoptimized) vectorise loops of unknown length, as -O3 does.
- * Results are unchanged (no reassociation, no
- * contraction). */
+ * loops stay scalar.  The dynamic cost model is -O3's (lib/meson.build
+ * compiles the library at -O3 in every optimised build; it was not enough
+ * on its own to make -O2 code as fast).  Results are unchanged (no
+ * reassociation, no contraction). */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math", "no-math-errno", "vect-cost-model=dynamic")
 #endif
