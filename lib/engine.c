@@ -25,75 +25,9 @@
 
 static int k_scan(const ann__view *v, int f32_limit);
 
-/* Range checks on the bits, with no floating-point operation (so no trap):
- * |x| as an integer orders like |x|, and Inf and NaN lie above every
- * finite value.  (b & ~sign) + (sign - lim - 1) carries into the sign bit
- * exactly when b's magnitude exceeds lim, so OR-ing those sums and testing
- * the sign bit checks a block with an AND, an ADD and an OR per vector and
- * a dependency chain of one OR.  What this replaced OR-ed one compare per
- * element (five operations per vector; a 64-bit max reduction is a
- * compare-and-blend chain): a shuffled 128-row gather that checks its
- * rows took 72 us for floats and 157 us for doubles against 57 and 108 us
- * now (a copy alone: 51 and 113 us).  over32/64 return non-zero if an
- * element of src[0..n) exceeds lim; the copy_ forms also store src to dst
- * (as bits). */
-static inline int over32(const void *src, size_t n, uint32_t lim)
-{
-    const unsigned char *p = src;
-    const uint32_t add = 0x80000000u - lim - 1;
-    uint32_t acc = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, p + 4 * i, sizeof b);
-        acc |= (b & 0x7FFFFFFFu) + add;
-    }
-    return (int)(acc >> 31);
-}
-
-static inline int over64(const void *src, size_t n, uint64_t lim)
-{
-    const unsigned char *p = src;
-    const uint64_t add = 0x8000000000000000u - lim - 1;
-    uint64_t acc = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t b;
-        memcpy(&b, p + 8 * i, sizeof b);
-        acc |= (b & 0x7FFFFFFFFFFFFFFFu) + add;
-    }
-    return (int)(acc >> 63);
-}
-
-static inline int copy_over32(void *restrict dst, const void *restrict src, size_t n,
-                              uint32_t lim)
-{
-    const unsigned char *p = src;
-    unsigned char *d = dst;
-    const uint32_t add = 0x80000000u - lim - 1;
-    uint32_t acc = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, p + 4 * i, sizeof b);
-        memcpy(d + 4 * i, &b, sizeof b);
-        acc |= (b & 0x7FFFFFFFu) + add;
-    }
-    return (int)(acc >> 31);
-}
-
-static inline int copy_over64(void *restrict dst, const void *restrict src, size_t n,
-                              uint64_t lim)
-{
-    const unsigned char *p = src;
-    unsigned char *d = dst;
-    const uint64_t add = 0x8000000000000000u - lim - 1;
-    uint64_t acc = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t b;
-        memcpy(&b, p + 8 * i, sizeof b);
-        memcpy(d + 8 * i, &b, sizeof b);
-        acc |= (b & 0x7FFFFFFFFFFFFFFFu) + add;
-    }
-    return (int)(acc >> 63);
-}
+/* The double instantiation's row loads check float data too
+ * (engine_tmpl.h). */
+static inline int over_f(const void *src, size_t n, uint32_t lim);
 
 #define T double
 #define SFX(n) n##_d
@@ -104,6 +38,8 @@ static inline int copy_over64(void *restrict dst, const void *restrict src, size
 #define TANH tanh
 #define SQRT sqrt
 #define UT uint64_t
+#define DT ANN_DTYPE_F64
+#define MAX_BITS 0x7FEFFFFFFFFFFFFFu /* DBL_MAX */
 #define FABS fabs
 #define COPYSIGN copysign
 #define EXP_SHIFTER 0x1.8p52
@@ -126,6 +62,8 @@ static inline int copy_over64(void *restrict dst, const void *restrict src, size
 #define TANH tanhf
 #define SQRT sqrtf
 #define UT uint32_t
+#define DT ANN_DTYPE_F32
+#define MAX_BITS 0x7F7FFFFFu /* FLT_MAX */
 #define FABS fabsf
 #define COPYSIGN copysignf
 #define EXP_SHIFTER 0x1.8p23f
@@ -143,7 +81,7 @@ static inline int copy_over64(void *restrict dst, const void *restrict src, size
 
 /* ---- input scan ---------------------------------------------------------- */
 /* 0 if every element of v is finite and, with f32_limit, within float's
- * range; 1 otherwise (over32/64 on the bits).  A dense double matrix is
+ * range; 1 otherwise (over_d/over_f on the bits).  A dense double matrix is
  * one flat pass; other layouts go row by row. */
 static int k_scan(const ann__view *v, int f32_limit)
 {
@@ -155,13 +93,13 @@ static int k_scan(const ann__view *v, int f32_limit)
         int dense = v->rs == (ptrdiff_t)v->cols;
         size_t rows = dense ? 1 : v->rows, n = dense ? v->rows * v->cols : v->cols;
         for (size_t r = 0; r < rows && !bad; r++) {
-            bad = over64((const double *)v->data + (ptrdiff_t)r * v->rs, n, lim);
+            bad = over_d((const double *)v->data + (ptrdiff_t)r * v->rs, n, lim);
         }
         return bad;
     }
     if (v->dtype == ANN_DTYPE_F32 && v->cs == 1) {
         for (size_t r = 0; r < v->rows && !bad; r++) {
-            bad = over32((const float *)v->data + (ptrdiff_t)r * v->rs, v->cols, lim32);
+            bad = over_f((const float *)v->data + (ptrdiff_t)r * v->rs, v->cols, lim32);
         }
         return bad;
     }

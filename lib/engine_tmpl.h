@@ -1,7 +1,9 @@
 /* engine_tmpl.h - forward, backward and update kernels, written once and
  * instantiated for double and float by engine.c (FFTW's trick: one source,
  * a precision macro).  Expects T, SFX(name), GEMM, GEMV, EXP, LOG1P, TANH,
- * SQRT.  No include guard on purpose. */
+ * SQRT, UT (T's bits as an unsigned integer), DT (T's ann_dtype), MAX_BITS
+ * (the largest finite T's bits) and the rest engine.c defines.  No include
+ * guard on purpose. */
 
 /* Products of at most this many multiply-adds are done in plain loops:
  * below it, a BLAS call's fixed overhead (argument checks, dispatch,
@@ -313,6 +315,49 @@ static void SFX(mul_deriv)(ann_activation act, T slope, size_t n,
     }
 }
 
+/* Range checks on the bits of T, with no floating-point operation (so no
+ * trap): |x| as an integer orders like |x|, and Inf and NaN lie above
+ * every finite value.  (b & ~sign) + (sign - lim - 1) carries into the
+ * sign bit exactly when b's magnitude exceeds lim, so OR-ing those sums
+ * and testing the sign bit checks a block with an AND, an ADD and an OR
+ * per vector and a dependency chain of one OR.  What this replaced OR-ed
+ * one compare per element (five operations per vector; a 64-bit max
+ * reduction is a compare-and-blend chain): a shuffled 128-row gather that
+ * checks its rows took 72 us for floats and 157 us for doubles against 57
+ * and 108 us now (a copy alone: 51 and 113 us).  over returns non-zero if
+ * an element of src[0..n) exceeds lim; copy_over also stores src to dst
+ * (as bits). */
+#define ANN__SIGN ((UT)1 << (8 * sizeof(UT) - 1))
+static inline int SFX(over)(const void *src, size_t n, UT lim)
+{
+    const unsigned char *p = src;
+    const UT add = ANN__SIGN - lim - 1;
+    UT acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        UT b;
+        memcpy(&b, p + sizeof b * i, sizeof b);
+        acc |= (b & (ANN__SIGN - 1)) + add;
+    }
+    return (acc & ANN__SIGN) != 0;
+}
+
+static inline int SFX(copy_over)(void *restrict dst, const void *restrict src, size_t n,
+                                 UT lim)
+{
+    const unsigned char *p = src;
+    unsigned char *d = dst;
+    const UT add = ANN__SIGN - lim - 1;
+    UT acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        UT b;
+        memcpy(&b, p + sizeof b * i, sizeof b);
+        memcpy(d + sizeof b * i, &b, sizeof b);
+        acc |= (b & (ANN__SIGN - 1)) + add;
+    }
+    return (acc & ANN__SIGN) != 0;
+}
+#undef ANN__SIGN
+
 /* Copy `cols` elements of one view row into a T row.  With chk, check the
  * row (non-zero if an element is not finite or, for float, beyond its
  * range).  A row that must be converted is checked first (nothing is
@@ -325,20 +370,17 @@ static inline int SFX(load_row)(const ann__view *v, size_t row, T *restrict dst,
     size_t n = v->cols;
     ptrdiff_t cs = v->cs;
     uint64_t lim = sizeof(T) == sizeof(float) ? 0x47EFFFFFE0000000u : 0x7FEFFFFFFFFFFFFFu;
-    int dt = sizeof(T) == sizeof(double) ? ANN_DTYPE_F64 : ANN_DTYPE_F32;
-    if (chk && cs == 1 && v->dtype == dt) {
+    if (chk && cs == 1 && v->dtype == DT) {
         /* Already T: nothing is converted, so the row is copied and
          * checked in one pass, as bits. */
-        const T *p = (const T *)v->data + (ptrdiff_t)row * v->rs;
-        return sizeof(T) == sizeof(float) ? copy_over32(dst, p, n, 0x7F7FFFFFu)
-                                          : copy_over64(dst, p, n, lim);
+        return SFX(copy_over)(dst, (const T *)v->data + (ptrdiff_t)row * v->rs, n, MAX_BITS);
     }
     if (v->dtype == ANN_DTYPE_F64) {
         const double *p = (const double *)v->data + (ptrdiff_t)row * v->rs;
         if (chk) {
             int bad;
             if (cs == 1) {
-                bad = over64(p, n, lim);
+                bad = over_d(p, n, lim);
             } else {
                 uint64_t acc = 0;
                 for (size_t j = 0; j < n; j++) {
@@ -360,7 +402,7 @@ static inline int SFX(load_row)(const ann__view *v, size_t row, T *restrict dst,
         if (chk) {
             int bad;
             if (cs == 1) {
-                bad = over32(p, n, 0x7F7FFFFFu);
+                bad = over_f(p, n, 0x7F7FFFFFu);
             } else {
                 uint32_t acc = 0;
                 for (size_t j = 0; j < n; j++) {
@@ -384,8 +426,7 @@ static inline int SFX(load_row)(const ann__view *v, size_t row, T *restrict dst,
 /* A view that is already a row-major matrix of T: used in place. */
 static inline int SFX(is_native)(const ann__view *v)
 {
-    int dt = sizeof(T) == sizeof(double) ? ANN_DTYPE_F64 : ANN_DTYPE_F32;
-    return v->dtype == dt && v->cs == 1 && v->rs == (ptrdiff_t)v->cols;
+    return v->dtype == DT && v->cs == 1 && v->rs == (ptrdiff_t)v->cols;
 }
 
 /* Apply the fitted input transform to count gathered rows of x (in place
@@ -431,8 +472,7 @@ static int SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
      * single row (per-sample SGD) in the model's type with unit column
      * stride, wherever the index puts it. */
     size_t row0 = src->idx ? src->idx[start] : start;
-    int dt = sizeof(T) == sizeof(double) ? ANN_DTYPE_F64 : ANN_DTYPE_F32;
-#define ANN__IN_PLACE(v) (count == 1 ? (v)->dtype == dt && (v)->cs == 1 \
+#define ANN__IN_PLACE(v) (count == 1 ? (v)->dtype == DT && (v)->cs == 1 \
                                      : !src->idx && SFX(is_native)(v))
     int direct_x = ANN__IN_PLACE(src->X) && !m->prep.mode;
     int direct_y = src->Y && ANN__IN_PLACE(src->Y);
@@ -511,8 +551,7 @@ static const T *SFX(forward)(const ann *m, ann__ws *ws, const T *x, size_t B)
         size_t u = m->units[l], fan = m->fan_in[l];
         T *out = ws->a[l];
         SFX(mm_xwt)(B, u, fan, in, params + m->w_off[l], params + m->b_off[l], out);
-        ann__view z = {sizeof(T) == sizeof(double) ? ANN_DTYPE_F64 : ANN_DTYPE_F32, B, u,
-                       (ptrdiff_t)u, 1, out};
+        ann__view z = {DT, B, u, (ptrdiff_t)u, 1, out};
         if (ws->w_pending == 1 && u * fan > ANN__DIRECT_MAX && B > 0) {
             /* see ann__ws.w_pending: one row shows any non-finite weight */
             ann__view z0 = z;
@@ -1067,6 +1106,8 @@ static void SFX(jacobian)(const ann *m, ann__ws *ws, const T *x, size_t B, T *re
 #undef TANH
 #undef SQRT
 #undef UT
+#undef DT
+#undef MAX_BITS
 #undef FABS
 #undef COPYSIGN
 #undef EXP_SHIFTER
