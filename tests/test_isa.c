@@ -229,16 +229,29 @@ static int ref_bad(double x, int f32_limit)
     return !isfinite(x) || (f32_limit && fabs(x) > FLT_MAX);
 }
 
+/* The values every check is tried on; the scan and the gather share them. */
+static const double special[] = {NAN, -NAN, INFINITY, -INFINITY, 2.0 * FLT_MAX, -3.5e38,
+                                 DBL_MAX, -DBL_MAX, (double)FLT_MAX, -(double)FLT_MAX,
+                                 0x1.fffffe0000001p127, 4.9e-324, -0.0, 1.0};
+enum { N_SPECIAL = sizeof special / sizeof *special };
+
+/* run() under the generic table, then under AVX2 where the CPU has it. */
+static void on_each_table(void (*run)(void))
+{
+    assert_int_equal(ann__isa_select(ANN__ISA_GENERIC), 0);
+    run();
+    if (ann__isa_select(ANN__ISA_AVX2) == 0)
+        run();
+    ann__isa_select(ANN__ISA_AUTO);
+}
+
 static void scan_all(void)
 {
-    const double special[] = {NAN, -NAN, INFINITY, -INFINITY, 2.0 * FLT_MAX, -3.5e38,
-                              DBL_MAX, -DBL_MAX, (double)FLT_MAX, -(double)FLT_MAX,
-                              0x1.fffffe0000001p127, 4.9e-324, -0.0, 1.0};
     double buf[2 * 3 * 19];
     float fb[3 * 19];
     for (size_t cols = 1; cols < 20; cols++)
         for (size_t pos = 0; pos < 3 * cols; pos++)
-            for (size_t k = 0; k < sizeof special / sizeof *special; k++)
+            for (size_t k = 0; k < N_SPECIAL; k++)
                 for (int lim = 0; lim < 2; lim++) {
                     for (size_t i = 0; i < 2 * 3 * 19; i++)
                         buf[i] = (double)i * 0.25 - 7;
@@ -278,11 +291,7 @@ static void scan_all(void)
 static void test_scan(void **state)
 {
     (void)state;
-    assert_int_equal(ann__isa_select(ANN__ISA_GENERIC), 0);
-    scan_all();
-    if (ann__isa_select(ANN__ISA_AVX2) == 0)
-        scan_all();
-    ann__isa_select(ANN__ISA_AUTO);
+    on_each_table(scan_all);
 }
 
 /* The gather's own checks (the copy-and-check pass for rows already in
@@ -293,12 +302,9 @@ static void test_scan(void **state)
  * refuses, and copy the others bit for bit (or as C converts them). */
 static void gather_specials(void)
 {
-    const double special[] = {NAN, -NAN, INFINITY, -INFINITY, 2.0 * FLT_MAX, -3.5e38,
-                              DBL_MAX, -DBL_MAX, (double)FLT_MAX, -(double)FLT_MAX,
-                              0x1.fffffe0000001p127, 4.9e-324, -0.0, 1.0};
     const uint64_t nan_bits[] = {0x7FF0000000000001u, 0xFFFFFFFFFFFFFFFFu, 0x7FFFFFFFFFFFFFFFu};
     const uint32_t nan_bits32[] = {0x7F800001u, 0xFFFFFFFFu, 0x7FFFFFFFu};
-    enum { ROWS = 3, NSP = sizeof special / sizeof *special + 3 };
+    enum { ROWS = 3, NSP = N_SPECIAL + 3 };
     for (int prec = 0; prec < 2; prec++)
         for (size_t cols = 1; cols < 20; cols++) {
             size_t units[1] = {2};
@@ -367,11 +373,7 @@ static void gather_specials(void)
 static void test_gather_checks(void **state)
 {
     (void)state;
-    assert_int_equal(ann__isa_select(ANN__ISA_GENERIC), 0);
-    gather_specials();
-    if (ann__isa_select(ANN__ISA_AVX2) == 0)
-        gather_specials();
-    ann__isa_select(ANN__ISA_AUTO);
+    on_each_table(gather_specials);
 }
 
 /* The selection itself: auto picks AVX2 when present, generic is always
