@@ -61,6 +61,7 @@ static inline int over_f(const void *src, size_t n, uint32_t lim);
 #define EXP expf
 #define TANH tanhf
 #define SQRT sqrtf
+#define ADAM_WIDE 1 /* Adam's wide path (engine_tmpl.h: adam_range) */
 #define UT uint32_t
 #define DT ANN_DTYPE_F32
 #define MAX_BITS 0x7F7FFFFFu /* FLT_MAX */

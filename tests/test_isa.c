@@ -376,6 +376,137 @@ static void test_gather_checks(void **state)
     on_each_table(gather_specials);
 }
 
+/* Adam on float32 parameters (engine_tmpl.h: adam_range) against plain
+ * IEEE float arithmetic, bit for bit, on both tables.  The update picks a
+ * path per block of 64 parameters - float, or double for the operations
+ * that meet values below 2^-64 - and every path must round as float
+ * operations do.  The state mixes normal values with subnormals (1..6
+ * ulps, where Adam's decaying first moment gets stuck, and random ones),
+ * FLT_MIN and its neighbour below, the 2^-64 threshold and its
+ * neighbour, zeros of both signs, gradients whose square or whose
+ * product with 1 - beta underflows, and first moments that cancel their
+ * gradient's term; each block draws them at its own rates, so blocks take
+ * every path and the paths meet every kind of value. */
+static uint64_t adam_seed;
+
+static float adam_tiny(uint64_t *s)
+{
+    static const float pool[] = {0x1p-149f, 0x2p-149f, 0x3p-149f, 0x4p-149f, 0x5p-149f,
+                                 0x6p-149f, FLT_MIN, 0x1.fffffcp-127f, 0x1p-64f,
+                                 0x1.fffffep-65f, 0x1p-100f, 0x1p-120f, 0.0f};
+    float x;
+    uint64_t r = t_next(s) % 4;
+    if (r == 0) {
+        uint32_t b = (uint32_t)(t_next(s) % 0x800000u); /* any subnormal */
+        memcpy(&x, &b, sizeof x);
+    } else if (r == 1) {
+        x = (float)ldexp(1 + t_unif(s), -64 - (int)(t_next(s) % 62)); /* 2^-64 .. 2^-126 */
+    } else {
+        x = pool[t_next(s) % (sizeof pool / sizeof *pool)];
+    }
+    return t_next(s) % 2 ? -x : x;
+}
+
+static float adam_normal(uint64_t *s, double scale)
+{
+    return (float)(scale * t_normal(s));
+}
+
+static void adam_bits_run(void)
+{
+    enum { NI = 20, H = 30, NO = 3, ROUNDS = 150 };
+    size_t units[2] = {H, NO};
+    ann_activation acts[2] = {ANN_ACT_TANH, ANN_ACT_IDENTITY};
+    ann *m;
+    ASSERT_OK(ann_create(&m, NI, 2, units, acts));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_PRECISION, ANN_PRECISION_F32));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_OPTIMIZER, ANN_OPTIMIZER_ADAM));
+    ann__ws ws;
+    assert_int_equal(ann__ws_init(&ws, m, 1, 1), 0);
+    assert_int_equal(ann__alloc_opt_state(m), 0);
+    size_t n = m->n_params;
+    float *w = m->params, *mo = m->opt_m, *ve = m->opt_v, *g = ws.grad;
+    float *rw = malloc(n * sizeof *rw), *rm = malloc(n * sizeof *rm), *rv = malloc(n * sizeof *rv);
+    assert_non_null(rw);
+    assert_non_null(rm);
+    assert_non_null(rv);
+    uint64_t s = adam_seed;
+    size_t wide = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        /* settings and step count vary: lr up to 0.3, step counts from 1 */
+        double lr = 1e-3 * (1 + 300 * t_unif(&s) * (round % 3 == 0));
+        double beta1 = round % 5 == 0 ? 0.5 : 0.9, beta2 = round % 7 == 0 ? 0.99 : 0.999;
+        ASSERT_OK(ann_set_param(m, ANN_PARAM_ADAM_BETA1, beta1));
+        ASSERT_OK(ann_set_param(m, ANN_PARAM_ADAM_BETA2, beta2));
+        ASSERT_OK(ann_set_param(m, ANN_PARAM_ADAM_EPSILON, round % 4 == 0 ? 1e-30 : 1e-8));
+        m->steps = (uint64_t)(t_next(&s) % 3000);
+        for (size_t b0 = 0; b0 < n; b0 += 64) {
+            /* this block's rates of tiny values, per array (in 1/8) */
+            unsigned pg = (unsigned)(t_next(&s) % 8), pm = (unsigned)(t_next(&s) % 8);
+            unsigned pv = (unsigned)(t_next(&s) % 8), pw = (unsigned)(t_next(&s) % 8);
+            if (t_next(&s) % 2) /* half the blocks: tiny first moments only */
+                pg = pv = pw = 0;
+            if (t_next(&s) % 3 == 0) /* a third: no tiny value at all */
+                pg = pm = pv = pw = 0;
+            for (size_t i = b0; i < n && i < b0 + 64; i++) {
+                double gs = t_next(&s) % 4 == 0 ? 1e-19 : 1e-3; /* 1e-19: g*g underflows */
+                g[i] = t_next(&s) % 8 < pg ? adam_tiny(&s)
+                       : t_next(&s) % 3 == 0 ? 0.0f : adam_normal(&s, gs);
+                mo[i] = t_next(&s) % 8 < pm ? adam_tiny(&s) : adam_normal(&s, 1e-4);
+                if (t_next(&s) % 16 == 0) /* b1 m + (1 - b1) g cancels */
+                    mo[i] = -(1.0f - (float)beta1) * g[i] / (float)beta1;
+                ve[i] = fabsf(t_next(&s) % 8 < pv ? adam_tiny(&s) : adam_normal(&s, 1e-8));
+                w[i] = t_next(&s) % 8 < pw ? adam_tiny(&s) : adam_normal(&s, 0.1);
+                wide += fabsf(mo[i]) < 0x1p-64f && mo[i] != 0;
+            }
+        }
+        /* the reference: update_begin's constants, then each operation as
+         * its own float statement */
+        double t = (double)(m->steps + 1);
+        float b1 = (float)beta1, b2 = (float)beta2, eps = (float)m->s.epsilon;
+        float step = (float)(lr / (1.0 - pow(beta1, t)));
+        float isb2 = (float)(1.0 / sqrt(1.0 - pow(beta2, t)));
+        float c1 = 1.0f - b1, c2 = 1.0f - b2;
+        for (size_t i = 0; i < n; i++) {
+            float p1 = b1 * mo[i], p2 = c1 * g[i];
+            float m1 = p1 + p2;
+            float q1 = b2 * ve[i], q2 = c2 * g[i];
+            float q3 = q2 * g[i];
+            float v1 = q1 + q3;
+            float sq = sqrtf(v1);
+            float den = sq * isb2;
+            den = den + eps;
+            float num = step * m1;
+            float q = num / den;
+            rm[i] = m1;
+            rv[i] = v1;
+            rw[i] = w[i] - q;
+        }
+        assert_int_equal(ann__update(m, &ws, lr), 0);
+        for (size_t i = 0; i < n; i++)
+            if (memcmp(&w[i], &rw[i], sizeof *w) || memcmp(&mo[i], &rm[i], sizeof *w) ||
+                memcmp(&ve[i], &rv[i], sizeof *w))
+                fail_msg("Adam float bits differ: round %d param %zu (isa %d): w %a/%a m %a/%a "
+                         "v %a/%a",
+                         round, i, ann__isa_current(), (double)w[i], (double)rw[i],
+                         (double)mo[i], (double)rm[i], (double)ve[i], (double)rv[i]);
+    }
+    assert_true(wide > (size_t)ROUNDS * 10); /* the wide paths ran */
+    adam_seed = s;
+    free(rw);
+    free(rm);
+    free(rv);
+    ann__ws_free(&ws);
+    ann_destroy(m);
+}
+
+static void test_adam_float_bits(void **state)
+{
+    (void)state;
+    adam_seed = 2026;
+    on_each_table(adam_bits_run);
+}
+
 /* The selection itself: auto picks AVX2 when present, generic is always
  * there, unknown values are refused. */
 /* The one-row training step forms each weight's gradient where the update
@@ -483,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_scan),
         cmocka_unit_test(test_gather_checks),
         cmocka_unit_test(test_row_step),
+        cmocka_unit_test(test_adam_float_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
