@@ -699,9 +699,10 @@ static void SFX(update_begin)(ann *m, double lr_d, SFX(upd) *u)
         u->c1 = (T)1 - u->b1;
         u->c2 = (T)1 - u->b2;
 #ifdef ADAM_WIDE
-        /* Widened from floats read back through volatile: GCC 12 (with
-         * engine.c's optimize pragma) turned (double)(float)beta1 back
-         * into beta1 when the conversions were in view. */
+        /* Widened from floats read back through volatile: GCC 12.2 at
+         * -O2 and -O3 turned (double)(float)beta1 back into beta1 when
+         * its SLP vectoriser saw both conversions (-fno-tree-slp-vectorize
+         * avoids it), which gave the wide path unrounded betas. */
         volatile T k[5] = {u->b1, u->b2, u->c1, u->c2, u->step};
         volatile double one = 1.0;
         u->b1w = k[0];
@@ -787,39 +788,45 @@ static inline int SFX(update_status)(UT bad)
  * for k <= 5 ulps, so it stays subnormal until a gradient comes.  On x86
  * a multiplication or division with a subnormal operand or result takes
  * a microcode assist of about 100 cycles (a vector of 8 with one such
- * lane as well).  A float32 Fashion-MNIST fit had 3% (layer 0) and 16%
- * (layer 1) of its update vectors hit by the second epoch, 12% and 56% by
- * the eighth, and Adam's update then cost 4.6 and 16.6 cycles a
- * parameter instead of 1.4: 1.7 x the epoch time of plain SGD.
+ * lane as well; additions and conversions take none).  A float32
+ * Fashion-MNIST fit had 3% (layer 0) and 16% (layer 1) of its update
+ * vectors hit by the second epoch, 12% and 56% by the eighth, and Adam's
+ * update then cost 4.6 and 16.6 cycles a parameter instead of 1.4: 1.7 x
+ * the epoch time of plain SGD.
  *
- * A block whose first moment holds a value below 2^-64 in magnitude (not
- * 0) computes the operations that meet it - b1 m, step m and the
- * quotient - in double, rounded to float after each; a block whose
- * gradient or second moment does (rare: a tiny gradient, or a second
- * moment after tens of thousands of zero-gradient steps) computes every
- * product, square root and quotient so.  The double operands are then
- * far from double's subnormals, and conversions and additions take no
- * assist.  A product of two floats is exact in double; a sum, quotient
- * or square root of floats rounded to double and then to float is the
- * correctly rounded float result (53 >= 2 x 24 + 2 bits: Figueroa's
- * bound for innocuous double rounding; in the subnormal range a float
- * quotient's halfway points are hit exactly or missed by at least
- * 2^-175, beyond a double's error there).  So every path gives the bits
- * of plain IEEE float arithmetic, and the choice of path is a matter of
- * speed only (a path that meets a subnormal it did not expect is still
- * exact, only slower).  tests/test_engine.c checks the bits. */
+ * A block whose first or second moment holds a value below 2^-64 in
+ * magnitude (not 0) computes the products, the square root and the
+ * quotient that meet the moments in double, rounded to float after each.
+ * The double operands are then far from double's subnormals, and
+ * conversions and additions take no assist.  A product of two floats is
+ * exact in double; a quotient or square root of floats rounded to double
+ * and then to float is the correctly rounded float result (53 >= 2 x 24
+ * + 2 bits: Figueroa's bound for innocuous double rounding; in the
+ * subnormal range a float quotient's halfway points are hit exactly or
+ * missed by at least 2^-175, beyond a double's error there).  So both
+ * paths give the bits of plain IEEE float arithmetic, and the choice of
+ * path is a matter of speed only (a path that meets a subnormal it did
+ * not expect, such as a tiny gradient, is still exact, only slower).
+ * tests/test_isa.c checks the bits.
+ *
+ * Double parameters get there too, later (a first moment of 1e-5 needs
+ * ~6,600 zero-gradient steps, 14 Fashion-MNIST epochs; a 20-epoch float64
+ * fit ran 12% slower than with subnormals flushed), but have no wider
+ * type: an exact product and quotient on a subnormal's integer
+ * significand (Dekker's product, ties broken by its error) was tried and
+ * gave the same bits, at 1.38 s per epoch against the assists' 1.22, so
+ * float64 keeps the plain loop. */
 #define ANN__ADAM_BLOCK 64
-/* |x|'s bits minus 1, as an unsigned integer: below 2^-64's bits minus 1
- * exactly when 0 < |x| < 2^-64 (0 wraps around to the largest value). */
-#define ANN__ADAM_LOW(x, mn)                                                 \
+/* The sign bit of the result is set when 0 < |x| < LIM (|x|'s bits less
+ * LIM's go negative; less 1, they do not, unless x is 0). */
+#define ANN__ADAM_TINY(x, LIM, f)                                            \
     do {                                                                     \
         UT b_;                                                               \
         T x_ = (x);                                                          \
         memcpy(&b_, &x_, sizeof b_);                                         \
-        b_ = (b_ & ~((UT)1 << 31)) - 1;                                      \
-        mn = b_ < mn ? b_ : mn;                                              \
+        b_ &= ~((UT)1 << (sizeof(UT) * 8 - 1));                              \
+        f |= (b_ - (UT)(LIM)) & ~(b_ - 1);                                   \
     } while (0)
-#define ANN__ADAM_LIM ((UT)0x1F800000u - 1) /* 2^-64's bits, minus 1 */
 
 /* BODY over the block's nb elements, checked as Adam's case of
  * ANN__UPDATE_SWITCH, the gradient zeroed with zero_g. */
@@ -836,40 +843,30 @@ static inline int SFX(update_status)(UT bad)
 static int SFX(adam_range)(ann *m, const SFX(upd) *u, size_t lo, size_t n,
                            T *restrict g0, int zero_g)
 {
-    const T b1 = u->b1, b2 = u->b2, eps = u->eps, step = u->step, isb2 = u->isb2;
-    const T c1 = u->c1, c2 = u->c2;
-    const double b1w = u->b1w, b2w = u->b2w, c1w = u->c1w, c2w = u->c2w;
-    const double stepw = u->stepw, onew = u->onew;
+    const SFX(upd) k = *u; /* (no aliasing with the arrays) */
     UT bad = 0;
     for (size_t b0 = 0; b0 < n; b0 += ANN__ADAM_BLOCK) {
         T *restrict w = (T *)m->params + lo + b0, *restrict g = g0 + b0;
         T *restrict mo = (T *)m->opt_m + lo + b0, *restrict ve = (T *)m->opt_v + lo + b0;
         size_t nb = n - b0 < ANN__ADAM_BLOCK ? n - b0 : ANN__ADAM_BLOCK;
-        UT low_m = ~(UT)0, low_gv = ~(UT)0;
+        UT tiny = 0;
         for (size_t i = 0; i < nb; i++) {
-            ANN__ADAM_LOW(mo[i], low_m);
-            ANN__ADAM_LOW(g[i], low_gv);
-            ANN__ADAM_LOW(ve[i], low_gv);
+            ANN__ADAM_TINY(mo[i], 0x1F800000u, tiny); /* 2^-64 */
+            ANN__ADAM_TINY(ve[i], 0x1F800000u, tiny);
         }
-        if (low_gv < ANN__ADAM_LIM) /* everything wide */
-            ANN__ADAM_LOOP((mo[i] = (T)(b1w * mo[i]) + (T)(c1w * g[i]),
-                            ve[i] = (T)(b2w * ve[i]) + (T)((T)(c2w * g[i]) * onew * g[i]),
-                            w[i] -= (T)((T)(stepw * mo[i]) * onew /
-                                        ((T)sqrt(ve[i] * onew) * isb2 + eps))));
-        else if (low_m < ANN__ADAM_LIM) /* the first moment's operations wide */
-            ANN__ADAM_LOOP((mo[i] = (T)(b1w * mo[i]) + c1 * g[i],
-                            ve[i] = b2 * ve[i] + c2 * g[i] * g[i],
-                            w[i] -= (T)((T)(stepw * mo[i]) * onew /
-                                        (SQRT(ve[i]) * isb2 + eps))));
+        if (tiny >> 31) /* the operations on both moments wide */
+            ANN__ADAM_LOOP((mo[i] = (T)(k.b1w * mo[i]) + k.c1 * g[i],
+                            ve[i] = (T)(k.b2w * ve[i]) + k.c2 * g[i] * g[i],
+                            w[i] -= (T)((T)(k.stepw * mo[i]) * k.onew /
+                                        ((T)sqrt(ve[i] * k.onew) * k.isb2 + k.eps))));
         else
-            ANN__ADAM_LOOP((mo[i] = b1 * mo[i] + c1 * g[i],
-                            ve[i] = b2 * ve[i] + c2 * g[i] * g[i],
-                            w[i] -= step * mo[i] / (SQRT(ve[i]) * isb2 + eps)));
+            ANN__ADAM_LOOP((mo[i] = k.b1 * mo[i] + k.c1 * g[i],
+                            ve[i] = k.b2 * ve[i] + k.c2 * g[i] * g[i],
+                            w[i] -= k.step * mo[i] / (SQRT(ve[i]) * k.isb2 + k.eps)));
     }
     return SFX(update_status)(bad);
 }
-#undef ANN__ADAM_LOW
-#undef ANN__ADAM_LIM
+#undef ANN__ADAM_TINY
 #undef ANN__ADAM_LOOP
 #endif
 

@@ -376,70 +376,109 @@ static void test_gather_checks(void **state)
     on_each_table(gather_specials);
 }
 
-/* Adam on float32 parameters (engine_tmpl.h: adam_range) against plain
- * IEEE float arithmetic, bit for bit, on both tables.  The update picks a
- * path per block of 64 parameters - float, or double for the operations
- * that meet values below 2^-64 - and every path must round as float
- * operations do.  The state mixes normal values with subnormals (1..6
- * ulps, where Adam's decaying first moment gets stuck, and random ones),
- * FLT_MIN and its neighbour below, the 2^-64 threshold and its
- * neighbour, zeros of both signs, gradients whose square or whose
- * product with 1 - beta underflows, and first moments that cancel their
- * gradient's term; each block draws them at its own rates, so blocks take
- * every path and the paths meet every kind of value. */
-static uint64_t adam_seed;
+/* Adam against plain IEEE arithmetic, bit for bit, in both precisions and
+ * on both tables.  float32 parameters go through adam_range
+ * (engine_tmpl.h), which computes a block of 64 in double, rounded to
+ * float after each operation, when a moment in it is below 2^-64; every
+ * path must round as plain float operations do.  (float64 keeps the
+ * plain loop, checked here all the same.)  The state mixes normal values
+ * with subnormals (1..6 ulps, where Adam's decaying first moment gets
+ * stuck, and random ones), the smallest normal and its neighbour below,
+ * the 2^-64 threshold and its neighbour, zeros of both signs, gradients
+ * whose square underflows, first moments that cancel their gradient's
+ * term, and quotients at the subnormal boundary; each block draws them at
+ * its own rates, so blocks take every path and the paths meet every kind
+ * of value. */
+typedef struct {
+    int f64;
+    int emin, mant; /* smallest normal exponent, significand bits */
+    int lim_m, lim_g; /* tiny first moments below 2^lim_m; gradients whose squares underflow at 2^lim_g */
+} adam_prec;
 
-static float adam_tiny(uint64_t *s)
+static uint64_t adam_seed;
+static const adam_prec *adam_p;
+
+static double adam_tiny(uint64_t *s, const adam_prec *P)
 {
-    static const float pool[] = {0x1p-149f, 0x2p-149f, 0x3p-149f, 0x4p-149f, 0x5p-149f,
-                                 0x6p-149f, FLT_MIN, 0x1.fffffcp-127f, 0x1p-64f,
-                                 0x1.fffffep-65f, 0x1p-100f, 0x1p-120f, 0.0f};
-    float x;
+    double sub1 = ldexp(1, P->emin - P->mant); /* the smallest subnormal */
+    const double pool[] = {sub1, 2 * sub1, 3 * sub1, 4 * sub1, 5 * sub1, 6 * sub1,
+                           ldexp(1, P->emin), ldexp(ldexp(1, P->mant) - 1, P->emin - P->mant),
+                           ldexp(1, P->lim_m), ldexp(1, P->lim_m) * (1 - ldexp(1, -P->mant - 1)),
+                           ldexp(1, P->emin + 26), 0.0};
+    double x;
     uint64_t r = t_next(s) % 4;
-    if (r == 0) {
-        uint32_t b = (uint32_t)(t_next(s) % 0x800000u); /* any subnormal */
-        memcpy(&x, &b, sizeof x);
-    } else if (r == 1) {
-        x = (float)ldexp(1 + t_unif(s), -64 - (int)(t_next(s) % 62)); /* 2^-64 .. 2^-126 */
-    } else {
+    if (r == 0) /* any subnormal */
+        x = ldexp((double)(t_next(s) >> (64 - P->mant)), P->emin - P->mant);
+    else if (r == 1) /* between the threshold and the smallest normal */
+        x = ldexp(1 + t_unif(s), P->lim_m - 1 - (int)(t_next(s) % (unsigned)(P->lim_m - P->emin)));
+    else
         x = pool[t_next(s) % (sizeof pool / sizeof *pool)];
-    }
+    if (!P->f64)
+        x = (float)x;
     return t_next(s) % 2 ? -x : x;
 }
 
-static float adam_normal(uint64_t *s, double scale)
-{
-    return (float)(scale * t_normal(s));
-}
+/* Plain float and double Adam, each operation its own statement. */
+#define ADAM_REF(T, SQ)                                                          \
+    do {                                                                         \
+        T b1 = (T)beta1, b2 = (T)beta2, eps = (T)m->s.epsilon;                   \
+        T step = (T)(lr / (1.0 - pow(beta1, t)));                                \
+        T isb2 = (T)(1.0 / sqrt(1.0 - pow(beta2, t)));                           \
+        T c1 = (T)1 - b1, c2 = (T)1 - b2;                                        \
+        const T *g = ws.grad, *mo = m->opt_m, *ve = m->opt_v, *w = m->params;    \
+        for (size_t i = 0; i < n; i++) {                                         \
+            T p1 = b1 * mo[i], p2 = c1 * g[i];                                   \
+            T m1 = p1 + p2;                                                      \
+            T q1 = b2 * ve[i], q2 = c2 * g[i];                                   \
+            T q3 = q2 * g[i];                                                    \
+            T v1 = q1 + q3;                                                      \
+            T sq = SQ(v1);                                                       \
+            T den = sq * isb2;                                                   \
+            den = den + eps;                                                     \
+            T num = step * m1;                                                   \
+            T q = num / den;                                                     \
+            ((T *)rm)[i] = m1;                                                   \
+            ((T *)rv)[i] = v1;                                                   \
+            ((T *)rw)[i] = w[i] - q;                                             \
+        }                                                                        \
+    } while (0)
 
 static void adam_bits_run(void)
 {
+    const adam_prec *P = adam_p;
     enum { NI = 20, H = 30, NO = 3, ROUNDS = 150 };
     size_t units[2] = {H, NO};
     ann_activation acts[2] = {ANN_ACT_TANH, ANN_ACT_IDENTITY};
     ann *m;
     ASSERT_OK(ann_create(&m, NI, 2, units, acts));
-    ASSERT_OK(ann_set_param(m, ANN_PARAM_PRECISION, ANN_PRECISION_F32));
+    ASSERT_OK(ann_set_param(m, ANN_PARAM_PRECISION,
+                            P->f64 ? ANN_PRECISION_F64 : ANN_PRECISION_F32));
     ASSERT_OK(ann_set_param(m, ANN_PARAM_OPTIMIZER, ANN_OPTIMIZER_ADAM));
     ann__ws ws;
     assert_int_equal(ann__ws_init(&ws, m, 1, 1), 0);
     assert_int_equal(ann__alloc_opt_state(m), 0);
-    size_t n = m->n_params;
-    float *w = m->params, *mo = m->opt_m, *ve = m->opt_v, *g = ws.grad;
-    float *rw = malloc(n * sizeof *rw), *rm = malloc(n * sizeof *rm), *rv = malloc(n * sizeof *rv);
-    assert_non_null(rw);
-    assert_non_null(rm);
-    assert_non_null(rv);
+    size_t n = m->n_params, es = P->f64 ? sizeof(double) : sizeof(float);
+    void *rw = malloc(n * es), *rm = malloc(n * es), *rv = malloc(n * es);
+    double *vg = malloc(n * sizeof *vg), *vm = malloc(n * sizeof *vm);
+    double *vv = malloc(n * sizeof *vv), *vw = malloc(n * sizeof *vw);
+    assert_true(rw && rm && rv && vg && vm && vv && vw);
     uint64_t s = adam_seed;
-    size_t wide = 0;
+    size_t tiny_m = 0;
     for (int round = 0; round < ROUNDS; round++) {
-        /* settings and step count vary: lr up to 0.3, step counts from 1 */
+        /* settings and step count vary: lr up to 0.3, epsilon down to a
+         * subnormal (which turns the double path off), step counts from 1 */
         double lr = 1e-3 * (1 + 300 * t_unif(&s) * (round % 3 == 0));
         double beta1 = round % 5 == 0 ? 0.5 : 0.9, beta2 = round % 7 == 0 ? 0.99 : 0.999;
+        const double epss[] = {1e-8, 1e-8, 1e-30, 1.0, 1e-3, P->f64 ? 1e-310 : 1e-40};
         ASSERT_OK(ann_set_param(m, ANN_PARAM_ADAM_BETA1, beta1));
         ASSERT_OK(ann_set_param(m, ANN_PARAM_ADAM_BETA2, beta2));
-        ASSERT_OK(ann_set_param(m, ANN_PARAM_ADAM_EPSILON, round % 4 == 0 ? 1e-30 : 1e-8));
+        ASSERT_OK(ann_set_param(m, ANN_PARAM_ADAM_EPSILON, epss[round % 6]));
         m->steps = (uint64_t)(t_next(&s) % 3000);
+        int quot = round % 4 == 1;
+        if (quot) {
+            lr = 0.1 + 0.2 * t_unif(&s);
+            m->steps = t_next(&s) % 8;
+        }
         for (size_t b0 = 0; b0 < n; b0 += 64) {
             /* this block's rates of tiny values, per array (in 1/8) */
             unsigned pg = (unsigned)(t_next(&s) % 8), pm = (unsigned)(t_next(&s) % 8);
@@ -449,61 +488,74 @@ static void adam_bits_run(void)
             if (t_next(&s) % 3 == 0) /* a third: no tiny value at all */
                 pg = pm = pv = pw = 0;
             for (size_t i = b0; i < n && i < b0 + 64; i++) {
-                double gs = t_next(&s) % 4 == 0 ? 1e-19 : 1e-3; /* 1e-19: g*g underflows */
-                g[i] = t_next(&s) % 8 < pg ? adam_tiny(&s)
-                       : t_next(&s) % 3 == 0 ? 0.0f : adam_normal(&s, gs);
-                mo[i] = t_next(&s) % 8 < pm ? adam_tiny(&s) : adam_normal(&s, 1e-4);
+                /* gradients of 2^-lim_g x 1e-3: their squares underflow */
+                double gs = t_next(&s) % 4 == 0 ? ldexp(1e-3, P->lim_g) : 1e-3;
+                vg[i] = t_next(&s) % 8 < pg ? adam_tiny(&s, P)
+                        : t_next(&s) % 3 == 0 ? 0.0 : gs * t_normal(&s);
+                vm[i] = t_next(&s) % 8 < pm ? adam_tiny(&s, P) : 1e-4 * t_normal(&s);
                 if (t_next(&s) % 16 == 0) /* b1 m + (1 - b1) g cancels */
-                    mo[i] = -(1.0f - (float)beta1) * g[i] / (float)beta1;
-                ve[i] = fabsf(t_next(&s) % 8 < pv ? adam_tiny(&s) : adam_normal(&s, 1e-8));
-                w[i] = t_next(&s) % 8 < pw ? adam_tiny(&s) : adam_normal(&s, 0.1);
-                wide += fabsf(mo[i]) < 0x1p-64f && mo[i] != 0;
+                    vm[i] = -(1 - beta1) * vg[i] / beta1;
+                vv[i] = t_next(&s) % 4 == 0 ? 0.0
+                        : fabs(t_next(&s) % 8 < pv ? adam_tiny(&s, P) : 1e-8 * t_normal(&s));
+                vw[i] = t_next(&s) % 8 < pw ? adam_tiny(&s, P) : 0.1 * t_normal(&s);
+                if (quot) {
+                    /* subnormal first moments, a large early step and a
+                     * denominator near 1 put the quotient at the smallest
+                     * normal's scale, half of them on a rounding tie of
+                     * the double path; zero or subnormal weights show
+                     * the quotient's last bit */
+                    vg[i] = t_next(&s) % 4 == 0 ? gs * t_normal(&s) : 0.0;
+                    vm[i] = ldexp((double)(t_next(&s) >> (64 - P->mant)), P->emin - P->mant);
+                    vv[i] = 1e-4 + 1e-2 * t_unif(&s);
+                    vw[i] = t_next(&s) % 2 ? 0.0 : adam_tiny(&s, P);
+                }
+                tiny_m += fabs(vm[i]) < ldexp(1, P->lim_m) && vm[i] != 0;
             }
         }
-        /* the reference: update_begin's constants, then each operation as
-         * its own float statement */
-        double t = (double)(m->steps + 1);
-        float b1 = (float)beta1, b2 = (float)beta2, eps = (float)m->s.epsilon;
-        float step = (float)(lr / (1.0 - pow(beta1, t)));
-        float isb2 = (float)(1.0 / sqrt(1.0 - pow(beta2, t)));
-        float c1 = 1.0f - b1, c2 = 1.0f - b2;
         for (size_t i = 0; i < n; i++) {
-            float p1 = b1 * mo[i], p2 = c1 * g[i];
-            float m1 = p1 + p2;
-            float q1 = b2 * ve[i], q2 = c2 * g[i];
-            float q3 = q2 * g[i];
-            float v1 = q1 + q3;
-            float sq = sqrtf(v1);
-            float den = sq * isb2;
-            den = den + eps;
-            float num = step * m1;
-            float q = num / den;
-            rm[i] = m1;
-            rv[i] = v1;
-            rw[i] = w[i] - q;
+            if (P->f64) {
+                ((double *)ws.grad)[i] = vg[i], ((double *)m->opt_m)[i] = vm[i];
+                ((double *)m->opt_v)[i] = vv[i], ((double *)m->params)[i] = vw[i];
+            } else {
+                ((float *)ws.grad)[i] = (float)vg[i], ((float *)m->opt_m)[i] = (float)vm[i];
+                ((float *)m->opt_v)[i] = (float)vv[i], ((float *)m->params)[i] = (float)vw[i];
+            }
         }
+        double t = (double)(m->steps + 1); /* update_begin counts the step first */
+        if (P->f64)
+            ADAM_REF(double, sqrt);
+        else
+            ADAM_REF(float, sqrtf);
         assert_int_equal(ann__update(m, &ws, lr), 0);
         for (size_t i = 0; i < n; i++)
-            if (memcmp(&w[i], &rw[i], sizeof *w) || memcmp(&mo[i], &rm[i], sizeof *w) ||
-                memcmp(&ve[i], &rv[i], sizeof *w))
-                fail_msg("Adam float bits differ: round %d param %zu (isa %d): w %a/%a m %a/%a "
-                         "v %a/%a",
-                         round, i, ann__isa_current(), (double)w[i], (double)rw[i],
-                         (double)mo[i], (double)rm[i], (double)ve[i], (double)rv[i]);
+            if (memcmp((char *)m->params + i * es, (char *)rw + i * es, es) ||
+                memcmp((char *)m->opt_m + i * es, (char *)rm + i * es, es) ||
+                memcmp((char *)m->opt_v + i * es, (char *)rv + i * es, es))
+                fail_msg("Adam bits differ: f64 %d round %d param %zu (isa %d): g %a m %a "
+                         "v %a w %a",
+                         P->f64, round, i, ann__isa_current(), vg[i], vm[i], vv[i], vw[i]);
     }
-    assert_true(wide > (size_t)ROUNDS * 10); /* the wide paths ran */
+    assert_true(tiny_m > (size_t)ROUNDS * 10); /* the tiny-value paths ran */
     adam_seed = s;
     free(rw);
     free(rm);
     free(rv);
+    free(vg);
+    free(vm);
+    free(vv);
+    free(vw);
     ann__ws_free(&ws);
     ann_destroy(m);
 }
 
-static void test_adam_float_bits(void **state)
+static void test_adam_bits(void **state)
 {
     (void)state;
+    static const adam_prec f32 = {0, -126, 23, -64, -64}, f64 = {1, -1022, 52, -900, -500};
     adam_seed = 2026;
+    adam_p = &f32;
+    on_each_table(adam_bits_run);
+    adam_p = &f64;
     on_each_table(adam_bits_run);
 }
 
@@ -614,7 +666,7 @@ int main(void)
         cmocka_unit_test(test_scan),
         cmocka_unit_test(test_gather_checks),
         cmocka_unit_test(test_row_step),
-        cmocka_unit_test(test_adam_float_bits),
+        cmocka_unit_test(test_adam_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
