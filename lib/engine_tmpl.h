@@ -671,11 +671,11 @@ static double SFX(loss_sum)(const ann *m, const ann__ws *ws, const T *y, size_t 
 typedef struct {
     T lr, mu, b1, b2, eps, step, isb2, c1, c2;
 #ifdef ADAM_WIDE
-    /* Adam's b1, b2, c1, c2 and step as doubles, and 1, for the wide
-     * path of adam_range (read through volatile: the compiler must not
-     * know them to be floats, or it would narrow the double products
-     * back to float ones). */
-    double b1w, b2w, c1w, c2w, stepw, onew;
+    /* Adam's b1, b2 and step as doubles, and 1, for the wide path of
+     * adam_range (read through volatile: the compiler must not know them
+     * to be floats, or it would narrow the double products back to float
+     * ones). */
+    double b1w, b2w, stepw, onew;
 #endif
 } SFX(upd);
 
@@ -703,13 +703,11 @@ static void SFX(update_begin)(ann *m, double lr_d, SFX(upd) *u)
          * -O2 and -O3 turned (double)(float)beta1 back into beta1 when
          * its SLP vectoriser saw both conversions (-fno-tree-slp-vectorize
          * avoids it), which gave the wide path unrounded betas. */
-        volatile T k[5] = {u->b1, u->b2, u->c1, u->c2, u->step};
+        volatile T k[3] = {u->b1, u->b2, u->step};
         volatile double one = 1.0;
         u->b1w = k[0];
         u->b2w = k[1];
-        u->c1w = k[2];
-        u->c2w = k[3];
-        u->stepw = k[4];
+        u->stepw = k[2];
         u->onew = one;
 #endif
     }
@@ -743,6 +741,13 @@ static void SFX(update_begin)(ann *m, double lr_d, SFX(upd) *u)
             ANN__UPDATE_LOOP1(BODY, CHK);                                    \
     } while (0)
 
+/* Adam's rule for element i with gradient GI (from b1, b2, c1, c2, eps,
+ * step, isb2 and the moments mo, ve in scope), and its check. */
+#define ANN__ADAM_BODY(GI)                                                   \
+    (mo[i] = b1 * mo[i] + c1 * GI, ve[i] = b2 * ve[i] + c2 * GI * GI,        \
+     w[i] -= step * mo[i] / (SQRT(ve[i]) * isb2 + eps))
+#define ANN__ADAM_CHK (w[i] * 0 + ve[i] * 0)
+
 /* The optimizer's rule for element i of [lo, ...) with gradient GI, run
  * by LOOP (which also ORs CHK's bits into `bad`). */
 #define ANN__UPDATE_SWITCH(LOOP, GI)                                         \
@@ -762,9 +767,7 @@ static void SFX(update_begin)(ann *m, double lr_d, SFX(upd) *u)
         T *restrict mo = (T *)m->opt_m + lo, *restrict ve = (T *)m->opt_v + lo; \
         T b1 = u->b1, b2 = u->b2, eps = u->eps, step = u->step, isb2 = u->isb2; \
         T c1 = u->c1, c2 = u->c2;                                            \
-        LOOP((mo[i] = b1 * mo[i] + c1 * GI, ve[i] = b2 * ve[i] + c2 * GI * GI, \
-              w[i] -= step * mo[i] / (SQRT(ve[i]) * isb2 + eps)),            \
-             w[i] * 0 + ve[i] * 0);                                          \
+        LOOP(ANN__ADAM_BODY(GI), ANN__ADAM_CHK);                             \
         break;                                                               \
     }                                                                        \
     default:                                                                 \
@@ -828,46 +831,47 @@ static inline int SFX(update_status)(UT bad)
         f |= (b_ - (UT)(LIM)) & ~(b_ - 1);                                   \
     } while (0)
 
-/* BODY over the block's nb elements, checked as Adam's case of
- * ANN__UPDATE_SWITCH, the gradient zeroed with zero_g. */
-#define ANN__ADAM_LOOP(BODY)                                                 \
-    do {                                                                     \
-        if (zero_g)                                                          \
-            for (size_t i = 0; i < nb; i++)                                  \
-                ANN__UPDATE_ELEM((BODY, g[i] = 0), w[i] * 0 + ve[i] * 0);    \
-        else                                                                 \
-            for (size_t i = 0; i < nb; i++)                                  \
-                ANN__UPDATE_ELEM(BODY, w[i] * 0 + ve[i] * 0);                \
-    } while (0)
+/* One block's step: the plain rule, or with wide the operations that meet
+ * the moments in double, rounded to float after each.  Returns the
+ * check bits to OR into update_range's. */
+static inline UT SFX(adam_block)(const SFX(upd) *u, size_t n, T *restrict w,
+                                 T *restrict g, T *restrict mo, T *restrict ve,
+                                 int zero_g, int wide)
+{
+    const T b1 = u->b1, b2 = u->b2, eps = u->eps, step = u->step, isb2 = u->isb2;
+    const T c1 = u->c1, c2 = u->c2;
+    const double b1w = u->b1w, b2w = u->b2w, stepw = u->stepw, onew = u->onew;
+    UT bad = 0;
+    if (wide)
+        ANN__UPDATE_LOOP((mo[i] = (T)(b1w * mo[i]) + c1 * g[i],
+                          ve[i] = (T)(b2w * ve[i]) + c2 * g[i] * g[i],
+                          w[i] -= (T)((T)(stepw * mo[i]) * onew /
+                                      ((T)sqrt(ve[i] * onew) * isb2 + eps))),
+                         ANN__ADAM_CHK);
+    else
+        ANN__UPDATE_LOOP(ANN__ADAM_BODY(g[i]), ANN__ADAM_CHK);
+    return bad;
+}
 
 static int SFX(adam_range)(ann *m, const SFX(upd) *u, size_t lo, size_t n,
-                           T *restrict g0, int zero_g)
+                           T *restrict g, int zero_g)
 {
     const SFX(upd) k = *u; /* (no aliasing with the arrays) */
+    T *w = (T *)m->params + lo, *mo = (T *)m->opt_m + lo, *ve = (T *)m->opt_v + lo;
     UT bad = 0;
     for (size_t b0 = 0; b0 < n; b0 += ANN__ADAM_BLOCK) {
-        T *restrict w = (T *)m->params + lo + b0, *restrict g = g0 + b0;
-        T *restrict mo = (T *)m->opt_m + lo + b0, *restrict ve = (T *)m->opt_v + lo + b0;
         size_t nb = n - b0 < ANN__ADAM_BLOCK ? n - b0 : ANN__ADAM_BLOCK;
         UT tiny = 0;
-        for (size_t i = 0; i < nb; i++) {
+        for (size_t i = b0; i < b0 + nb; i++) {
             ANN__ADAM_TINY(mo[i], 0x1F800000u, tiny); /* 2^-64 */
             ANN__ADAM_TINY(ve[i], 0x1F800000u, tiny);
         }
-        if (tiny >> 31) /* the operations on both moments wide */
-            ANN__ADAM_LOOP((mo[i] = (T)(k.b1w * mo[i]) + k.c1 * g[i],
-                            ve[i] = (T)(k.b2w * ve[i]) + k.c2 * g[i] * g[i],
-                            w[i] -= (T)((T)(k.stepw * mo[i]) * k.onew /
-                                        ((T)sqrt(ve[i] * k.onew) * k.isb2 + k.eps))));
-        else
-            ANN__ADAM_LOOP((mo[i] = k.b1 * mo[i] + k.c1 * g[i],
-                            ve[i] = k.b2 * ve[i] + k.c2 * g[i] * g[i],
-                            w[i] -= k.step * mo[i] / (SQRT(ve[i]) * k.isb2 + k.eps)));
+        bad |= SFX(adam_block)(&k, nb, w + b0, g + b0, mo + b0, ve + b0, zero_g,
+                               (int)(tiny >> 31));
     }
     return SFX(update_status)(bad);
 }
 #undef ANN__ADAM_TINY
-#undef ANN__ADAM_LOOP
 #endif
 
 /* Apply the step to parameters [lo, lo + n) from their gradient g (indexed
@@ -954,6 +958,8 @@ static int SFX(update_outer)(ann *m, const SFX(upd) *u, size_t lo, size_t nu, si
 }
 #undef ANN__OUTER_LOOP
 #undef ANN__UPDATE_SWITCH
+#undef ANN__ADAM_BODY
+#undef ANN__ADAM_CHK
 
 static int SFX(update)(ann *m, const ann__ws *ws, double lr_d)
 {

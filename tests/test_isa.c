@@ -392,7 +392,8 @@ static void test_gather_checks(void **state)
 typedef struct {
     int f64;
     int emin, mant; /* smallest normal exponent, significand bits */
-    int lim_m, lim_g; /* tiny first moments below 2^lim_m; gradients whose squares underflow at 2^lim_g */
+    int lim_m; /* tiny first moments: below 2^lim_m */
+    int lim_g; /* gradients of 2^lim_g x 1e-3 have underflowing squares */
 } adam_prec;
 
 static uint64_t adam_seed;
@@ -466,7 +467,7 @@ static void adam_bits_run(void)
     size_t tiny_m = 0;
     for (int round = 0; round < ROUNDS; round++) {
         /* settings and step count vary: lr up to 0.3, epsilon down to a
-         * subnormal (which turns the double path off), step counts from 1 */
+         * subnormal, step counts from 1 */
         double lr = 1e-3 * (1 + 300 * t_unif(&s) * (round % 3 == 0));
         double beta1 = round % 5 == 0 ? 0.5 : 0.9, beta2 = round % 7 == 0 ? 0.99 : 0.999;
         const double epss[] = {1e-8, 1e-8, 1e-30, 1.0, 1e-3, P->f64 ? 1e-310 : 1e-40};
@@ -501,9 +502,8 @@ static void adam_bits_run(void)
                 if (quot) {
                     /* subnormal first moments, a large early step and a
                      * denominator near 1 put the quotient at the smallest
-                     * normal's scale, half of them on a rounding tie of
-                     * the double path; zero or subnormal weights show
-                     * the quotient's last bit */
+                     * normal's scale; zero or subnormal weights show the
+                     * quotient's last bit */
                     vg[i] = t_next(&s) % 4 == 0 ? gs * t_normal(&s) : 0.0;
                     vm[i] = ldexp((double)(t_next(&s) >> (64 - P->mant)), P->emin - P->mant);
                     vv[i] = 1e-4 + 1e-2 * t_unif(&s);
