@@ -152,6 +152,23 @@ void ann__saxpy(size_t n, float a, const float *x, float *y);
 /* OpenBLAS's thread count (read only). */
 int ann__blas_threads(void);
 
+/* One helper thread for a fit's element-wise work when OpenBLAS has more
+ * than one thread (lib/helper.c).  ann__helper_run calls fn(ctx, lo, hi)
+ * on disjoint chunks [lo, hi) of [0, n), at most `chunk` items each,
+ * split between the calling thread and the helper, and returns the OR of
+ * the results.  fn must compute the same bits for an item whichever chunk
+ * holds it.  With h NULL (or n <= chunk) it is fn(ctx, 0, n).
+ * ann__helper_start returns NULL if no thread could be started (then the
+ * work stays on the caller). */
+typedef struct ann__helper ann__helper;
+typedef int (*ann__range_fn)(void *ctx, size_t lo, size_t hi);
+ann__helper *ann__helper_start(void);
+void ann__helper_stop(ann__helper *h);
+int ann__helper_run(ann__helper *h, ann__range_fn fn, void *ctx, size_t n, size_t chunk);
+extern int ann__helper_off;             /* tests: start none */
+extern int ann__helper_sync;            /* tests: the helper takes every task */
+extern atomic_ulong ann__helper_taken;  /* tests: tasks helpers took */
+
 /* ---- LAPACKE adapter (linalg.c: the only file that includes lapacke.h) -- */
 /* Eigen-decomposition of the symmetric n x n row-major A (upper triangle
  * read): eigenvalues ascending into w, eigenvectors as the columns of A.
@@ -270,6 +287,9 @@ typedef struct ann__ws {
      * steps V is the velocity itself. */
     int carry_next;
     int v_carried;
+    /* The fit's helper thread (ann__helper_run), or NULL: set by the
+     * caller that owns it; ann__ws_init leaves NULL. */
+    ann__helper *helper;
 } ann__ws;
 
 int ann__ws_init(ann__ws *ws, const ann *model, size_t cap, int training);
@@ -324,6 +344,13 @@ double *ann__tgt_fit(const ann *m, const struct ann__view *Y, const size_t *idx,
 #define ANN__DIRECT_MAX 4096
 /* Rows ahead whose start a shuffled gather prefetches (engine_tmpl.h). */
 #define ANN__GATHER_AHEAD 8
+/* With the fit's helper thread (ann__ws.helper): gathers that copy at
+ * least this many bytes of rows, and optimizer passes over at least
+ * ANN__HELPER_UPDATE_MIN parameters (in chunks of ANN__HELPER_UPDATE_CHUNK),
+ * are split with it.  Below, waking it costs more than it saves. */
+#define ANN__HELPER_GATHER_MIN (64u * 1024u)
+#define ANN__HELPER_UPDATE_MIN 16384u
+#define ANN__HELPER_UPDATE_CHUNK 4096u
 /* Request the cache lines of the first ANN__PREFETCH_BYTES of row `row`
  * of the view v (the hardware prefetcher follows a longer row).  No
  * effect on any result.  A macro, not a function: GCC deems a function of

@@ -251,6 +251,14 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
     tsrc.check_x = defer_x;
     uint64_t rng0[4];
     memcpy(rng0, m->rng, sizeof rng0);
+    /* A helper thread for the element-wise work between OpenBLAS's calls
+     * (lib/helper.c) when OpenBLAS has cores to spare and a step has a
+     * gather or an optimizer pass large enough to split.  If none can be
+     * started, the work stays on this thread. */
+    if (!use_lm && ann__blas_threads() > 1 &&
+        (B * m->n_inputs * ann__elem_size(s->precision) >= ANN__HELPER_GATHER_MIN ||
+         (s->optimizer != ANN_OPTIMIZER_SGD && m->n_params >= ANN__HELPER_UPDATE_MIN)))
+        ws.helper = ann__helper_start();
 
     double best_loss = INFINITY, train_loss = NAN, val_loss = NAN;
     size_t best_epoch = 0, since_best = 0, done = 0;
@@ -411,6 +419,7 @@ out:
     free(base);
     free(snap.buf);
     free(best);
+    ann__helper_stop(ws.helper);
     ann__ws_free(&ws);
     ann__lm_free(&lm);
 out_unlocked:
