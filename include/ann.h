@@ -411,7 +411,12 @@ ANN_API ann_status ann_set_progress(ann *model, ann_progress_fn fn, void *user);
  * net at batch 128 (tested with 1 and 2 threads), but not float32, nor
  * float64 with 300 inputs at batch 250 (tested to agree within 1e-12 of
  * the largest weight in float64, 1e-5 in float32).  Not guaranteed across
- * OpenBLAS versions, CPU kernels (OPENBLAS_CORETYPE) or precisions.  With
+ * OpenBLAS versions, CPU kernels (OPENBLAS_CORETYPE) or precisions.
+ * With OpenBLAS on more than one thread (and a batch or optimizer pass
+ * large enough to split), the call runs one helper thread of its own,
+ * started and joined within the call, for the copy of shuffled rows and
+ * the optimizer's element-wise passes: the weights are bitwise the same
+ * as without it (since 1.1).  With
  * validation and patience > 0, the best epoch's weights are restored at the end of the fit (whether it
  * stopped early or ran all epochs); the optimizer state is not rewound.  X: n_rows x
  * n_inputs, Y: n_rows x n_outputs, row-major, finite; for cross-entropy Y

@@ -19,7 +19,8 @@
  *
  * No busy waiting while the helper has no task: it sleeps on a condition
  * variable, as OpenBLAS's own threads are working then.  The caller spins
- * only for the one chunk the helper may still be finishing. */
+ * briefly for the one chunk the helper may still be finishing, then
+ * sleeps until it is done. */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* sched_getcpu, pthread_setaffinity_np */
 #endif
@@ -52,7 +53,8 @@ atomic_ulong ann__helper_taken;
 struct ann__helper {
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv;   /* a task is posted, or quit */
+    pthread_cond_t done; /* the helper left its task (see `waiting`) */
     /* the task, written by the caller under mu before `posted` */
     ann__range_fn fn;
     void *ctx;
@@ -60,6 +62,7 @@ struct ann__helper {
     fenv_t env;
     int posted;         /* a task waits for the helper (under mu) */
     int quit;           /* under mu */
+    int waiting;        /* the caller sleeps on `done` (under mu) */
     atomic_size_t next; /* the next unclaimed item */
     atomic_int busy;    /* the helper is inside a task */
     atomic_int result;  /* the helper's OR of fn's results */
@@ -105,6 +108,8 @@ static void *helper_main(void *arg)
         /* publishes the chunks' writes to the caller */
         atomic_store_explicit(&h->busy, 0, memory_order_release);
         pthread_mutex_lock(&h->mu);
+        if (h->waiting)
+            pthread_cond_signal(&h->done);
     }
     pthread_mutex_unlock(&h->mu);
     return NULL;
@@ -135,10 +140,17 @@ ann__helper *ann__helper_start(void)
         free(h);
         return NULL;
     }
+    if (pthread_cond_init(&h->done, NULL)) {
+        pthread_cond_destroy(&h->cv);
+        pthread_mutex_destroy(&h->mu);
+        free(h);
+        return NULL;
+    }
     atomic_init(&h->next, 0);
     atomic_init(&h->busy, 0);
     atomic_init(&h->result, 0);
     if (pthread_create(&h->thread, NULL, helper_main, h)) {
+        pthread_cond_destroy(&h->done);
         pthread_cond_destroy(&h->cv);
         pthread_mutex_destroy(&h->mu);
         free(h);
@@ -156,6 +168,7 @@ void ann__helper_stop(ann__helper *h)
     pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
     pthread_join(h->thread, NULL);
+    pthread_cond_destroy(&h->done);
     pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
     free(h);
@@ -214,13 +227,21 @@ int ann__helper_run(ann__helper *h, ann__range_fn fn, void *ctx, size_t n, size_
     h->posted = 0; /* not taken yet: withdrawn (every chunk is done) */
     pthread_mutex_unlock(&h->mu);
     if (taken) {
-        /* It took the task under mu; wait for the chunk it may be on. */
+        /* It took the task under mu: wait for the chunk it may be on, a
+         * few microseconds, spinning; then asleep (it may have been
+         * preempted, or share this CPU if the caller has just moved). */
         for (unsigned spins = 0; atomic_load_explicit(&h->busy, memory_order_acquire);
              spins++) {
-            if (spins < 4096)
+            if (spins < 1024) {
                 cpu_relax();
-            else
-                sched_yield(); /* it may share this CPU */
+                continue;
+            }
+            pthread_mutex_lock(&h->mu);
+            h->waiting = 1;
+            while (atomic_load_explicit(&h->busy, memory_order_acquire))
+                pthread_cond_wait(&h->done, &h->mu);
+            h->waiting = 0;
+            pthread_mutex_unlock(&h->mu);
         }
         r |= atomic_load_explicit(&h->result, memory_order_relaxed);
     }

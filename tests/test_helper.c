@@ -36,6 +36,7 @@ typedef struct {
     atomic_size_t chunk_max; /* the largest chunk seen */
     atomic_int helper_did; /* a chunk ran on the helper */
     int wait_for_helper;   /* the caller's first chunk waits for one */
+    int helper_slow;       /* the helper's chunks take 2 ms each */
     size_t bad_item;       /* a chunk holding it returns 1 (SIZE_MAX: none) */
     double *out;           /* per item: num / den computed there */
     double num, den;
@@ -54,6 +55,10 @@ static int job_fn(void *ctx, size_t lo, size_t hi)
 {
     job *j = ctx;
     int on_helper = !pthread_equal(pthread_self(), j->caller);
+    if (on_helper && j->helper_slow) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
     if (on_helper)
         atomic_store(&j->helper_did, 1);
     else if (j->wait_for_helper) {
@@ -131,6 +136,28 @@ static void test_both_threads_work(void **state)
         free(j.seen);
     }
     assert_true(atomic_load(&ann__helper_taken) >= before + 50);
+    ann__helper_stop(h);
+}
+
+/* A helper slow on its chunk: the caller, done with its own, waits for it
+ * (past its spin, asleep) and returns only once the helper's items are
+ * done. */
+static void test_caller_waits(void **state)
+{
+    (void)state;
+    ann__helper *h = ann__helper_start();
+    assert_non_null(h);
+    for (int rep = 0; rep < 10; rep++) {
+        job j;
+        job_init(&j, 64);
+        j.wait_for_helper = 1;
+        j.helper_slow = 1;
+        assert_int_equal(ann__helper_run(h, job_fn, &j, 64, 8), 0);
+        assert_true(atomic_load(&j.helper_did));
+        for (size_t i = 0; i < 64; i++)
+            assert_int_equal(j.seen[i], 1);
+        free(j.seen);
+    }
     ann__helper_stop(h);
 }
 
@@ -391,6 +418,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_item_once),
         cmocka_unit_test(test_both_threads_work),
+        cmocka_unit_test(test_caller_waits),
         cmocka_unit_test(test_result_is_or),
         cmocka_unit_test(test_caller_fenv),
         cmocka_unit_test(test_no_helper),
