@@ -29,6 +29,7 @@
 #include <fenv.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 
 #if defined(__linux__) && defined(CPU_COUNT)
@@ -88,6 +89,9 @@ static int claim(ann__helper *h, ann__range_fn fn, void *ctx, size_t n, size_t c
 static void *helper_main(void *arg)
 {
     ann__helper *h = arg;
+#ifdef ANN__HELPER_AFFINITY
+    pthread_setname_np(pthread_self(), "ann-helper"); /* for top -H, gdb */
+#endif
     pthread_mutex_lock(&h->mu);
     for (;;) {
         while (!h->posted && !h->quit)
@@ -149,7 +153,16 @@ ann__helper *ann__helper_start(void)
     atomic_init(&h->next, 0);
     atomic_init(&h->busy, 0);
     atomic_init(&h->result, 0);
-    if (pthread_create(&h->thread, NULL, helper_main, h)) {
+    /* Created with every signal blocked (the mask is inherited), so that
+     * signals for the process go to the application's own threads, which
+     * may wait for them or expect their calls to be interrupted. */
+    sigset_t all, old;
+    sigfillset(&all);
+    int masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
+    int failed = pthread_create(&h->thread, NULL, helper_main, h);
+    if (masked)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (failed) {
         pthread_cond_destroy(&h->done);
         pthread_cond_destroy(&h->cv);
         pthread_mutex_destroy(&h->mu);

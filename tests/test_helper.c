@@ -8,11 +8,13 @@
  * (parameters and optimizer state) for every optimizer, both precisions,
  * labels and targets, converted and native rows, and the same refusal,
  * model untouched, for a bad row late in the data. */
+#define _GNU_SOURCE /* pthread_getname_np */
 #include <cblas.h>
 #include <fenv.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -159,6 +161,53 @@ static void test_caller_waits(void **state)
         free(j.seen);
     }
     ann__helper_stop(h);
+}
+
+/* The helper blocks every signal: signals for the process go to the
+ * application's threads.  On Linux it is named "ann-helper". */
+static int mask_fn(void *ctx, size_t lo, size_t hi)
+{
+    job *j = ctx;
+    (void)lo;
+    (void)hi;
+    if (!pthread_equal(pthread_self(), j->caller)) {
+        sigset_t cur;
+        if (pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 && sigismember(&cur, SIGINT) == 1 &&
+            sigismember(&cur, SIGTERM) == 1 && sigismember(&cur, SIGALRM) == 1 &&
+            sigismember(&cur, SIGUSR1) == 1)
+            atomic_store(&j->helper_did, 1);
+        else
+            atomic_store(&j->helper_did, 2);
+#ifdef __linux__
+        char name[16] = "";
+        if (pthread_getname_np(pthread_self(), name, sizeof name) != 0 ||
+            strcmp(name, "ann-helper") != 0)
+            atomic_store(&j->helper_did, 3);
+#endif
+    }
+    return 0;
+}
+
+static void test_signals_blocked(void **state)
+{
+    (void)state;
+    sigset_t none, before, after;
+    sigemptyset(&none);
+    assert_int_equal(pthread_sigmask(SIG_SETMASK, &none, &before), 0);
+    ann__helper *h = ann__helper_start();
+    assert_non_null(h);
+    /* the caller's own mask is as it was */
+    assert_int_equal(pthread_sigmask(SIG_BLOCK, NULL, &after), 0);
+    assert_int_equal(sigismember(&after, SIGINT), 0);
+    job j;
+    job_init(&j, 64);
+    ann__helper_sync = 1;
+    assert_int_equal(ann__helper_run(h, mask_fn, &j, 64, 1), 0);
+    ann__helper_sync = 0;
+    assert_int_equal(atomic_load(&j.helper_did), 1);
+    free(j.seen);
+    ann__helper_stop(h);
+    assert_int_equal(pthread_sigmask(SIG_SETMASK, &before, NULL), 0);
 }
 
 static void test_result_is_or(void **state)
@@ -419,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_every_item_once),
         cmocka_unit_test(test_both_threads_work),
         cmocka_unit_test(test_caller_waits),
+        cmocka_unit_test(test_signals_blocked),
         cmocka_unit_test(test_result_is_or),
         cmocka_unit_test(test_caller_fenv),
         cmocka_unit_test(test_no_helper),
