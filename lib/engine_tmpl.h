@@ -463,7 +463,6 @@ static const T *SFX(prep_apply)(const ann *m, ann__ws *ws, T *restrict x, size_t
 
 /* gather's rows [lo, hi) of the batch (an ann__helper_run range). */
 typedef struct SFX(gctx) {
-    const ann *m;
     const ann__batch_src *src;
     size_t start, count;
     T *x, *y;
@@ -560,7 +559,7 @@ static int SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
         if (k_scan(&rows, sizeof(T) == sizeof(float)))
             return 1;
     }
-    SFX(gctx) c = {m, src, start, count, x, y, n_out, direct_x, direct_y};
+    SFX(gctx) c = {src, start, count, x, y, n_out, direct_x, direct_y};
     /* A batch of 64 KiB or more of rows to copy: split with the fit's
      * helper thread, 8 rows a chunk (a 128-row float64 Fashion-MNIST
      * gather: 106 -> 56 us on two cores). */

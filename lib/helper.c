@@ -129,27 +129,16 @@ ann__helper *ann__helper_start(void)
 #ifdef ANN__HELPER_AFFINITY
     /* A caller kept on one CPU has none to spare. */
     if (sched_getaffinity(0, sizeof h->allowed, &h->allowed) ||
-        CPU_COUNT(&h->allowed) < 2) {
-        free(h);
-        return NULL;
-    }
+        CPU_COUNT(&h->allowed) < 2)
+        goto no_mu;
     h->kept_off = -1;
 #endif
-    if (pthread_mutex_init(&h->mu, NULL)) {
-        free(h);
-        return NULL;
-    }
-    if (pthread_cond_init(&h->cv, NULL)) {
-        pthread_mutex_destroy(&h->mu);
-        free(h);
-        return NULL;
-    }
-    if (pthread_cond_init(&h->done, NULL)) {
-        pthread_cond_destroy(&h->cv);
-        pthread_mutex_destroy(&h->mu);
-        free(h);
-        return NULL;
-    }
+    if (pthread_mutex_init(&h->mu, NULL))
+        goto no_mu;
+    if (pthread_cond_init(&h->cv, NULL))
+        goto no_cv;
+    if (pthread_cond_init(&h->done, NULL))
+        goto no_done;
     atomic_init(&h->next, 0);
     atomic_init(&h->busy, 0);
     atomic_init(&h->result, 0);
@@ -162,14 +151,16 @@ ann__helper *ann__helper_start(void)
     int failed = pthread_create(&h->thread, NULL, helper_main, h);
     if (masked)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (failed) {
-        pthread_cond_destroy(&h->done);
-        pthread_cond_destroy(&h->cv);
-        pthread_mutex_destroy(&h->mu);
-        free(h);
-        return NULL;
-    }
-    return h;
+    if (!failed)
+        return h;
+    pthread_cond_destroy(&h->done);
+no_done:
+    pthread_cond_destroy(&h->cv);
+no_cv:
+    pthread_mutex_destroy(&h->mu);
+no_mu:
+    free(h);
+    return NULL;
 }
 
 void ann__helper_stop(ann__helper *h)

@@ -136,4 +136,17 @@ static inline ann *make_net(size_t n_in, size_t L, const size_t *units, const an
     return m;
 }
 
+/* The model's saved bytes (ann_save_buffer into a fresh heap buffer of
+ * exactly the size it asks for); *n = their count.  Free with free(). */
+static inline unsigned char *t_save_mem(const ann *m, size_t *n)
+{
+    size_t need = 0;
+    ASSERT_OK(ann_save_buffer(m, NULL, 0, &need));
+    unsigned char *b = malloc(need);
+    assert_non_null(b);
+    ASSERT_OK(ann_save_buffer(m, b, need, n));
+    assert_int_equal(*n, need);
+    return b;
+}
+
 #endif

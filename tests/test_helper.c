@@ -313,21 +313,49 @@ static void test_no_helper(void **state)
 
 enum { ROWS = 600, IN = 300, HID = 64, OUT = 10 };
 
-static void make_data(double *X, float *Xf, double *Yoh, int32_t *lab)
+/* The fit tests' data (one-hot targets, labels, float32 copy of X), with
+ * OpenBLAS on 2 threads until fit_data_free. */
+typedef struct {
+    double *X, *Yoh;
+    float *Xf;
+    int32_t *lab;
+    int threads0;
+} fit_data;
+
+static void fit_data_init(fit_data *d)
 {
+    d->X = malloc(sizeof *d->X * ROWS * IN);
+    d->Yoh = malloc(sizeof *d->Yoh * ROWS * OUT);
+    d->Xf = malloc(sizeof *d->Xf * ROWS * IN);
+    d->lab = malloc(sizeof *d->lab * ROWS);
+    assert_true(d->X && d->Yoh && d->Xf && d->lab);
     uint64_t s = 42;
     for (size_t r = 0; r < ROWS; r++) {
         int32_t c = (int32_t)(t_next(&s) % OUT);
-        lab[r] = c;
+        d->lab[r] = c;
         for (size_t k = 0; k < OUT; k++)
-            Yoh[r * OUT + k] = k == (size_t)c;
+            d->Yoh[r * OUT + k] = k == (size_t)c;
         for (size_t j = 0; j < IN; j++) {
             /* sparse, like pixels: many zero gradients */
             double v = t_unif(&s) < 0.7 ? 0.0 : t_unif(&s) + 0.1 * (double)(j % (size_t)(c + 2));
-            X[r * IN + j] = v;
-            Xf[r * IN + j] = (float)v;
+            d->X[r * IN + j] = v;
+            d->Xf[r * IN + j] = (float)v;
         }
     }
+    d->threads0 = openblas_get_num_threads();
+    openblas_set_num_threads(2);
+}
+
+/* Also puts the helper switches back. */
+static void fit_data_free(fit_data *d)
+{
+    ann__helper_off = 0;
+    ann__helper_sync = 0;
+    openblas_set_num_threads(d->threads0);
+    free(d->X);
+    free(d->Yoh);
+    free(d->Xf);
+    free(d->lab);
 }
 
 static ann *make_model(int prec, int opt, int nesterov)
@@ -348,39 +376,23 @@ static ann *make_model(int prec, int opt, int nesterov)
     return m;
 }
 
-static unsigned char *save(const ann *m, size_t *size)
-{
-    size_t cap = 0;
-    ASSERT_OK(ann_save_buffer(m, NULL, 0, &cap));
-    unsigned char *buf = malloc(cap);
-    assert_non_null(buf);
-    ASSERT_OK(ann_save_buffer(m, buf, cap, size));
-    return buf;
-}
-
 typedef enum { FEED_LABELS, FEED_TARGETS, FEED_F32_VIEW } feed;
 
-static ann_status fit(ann *m, feed f, const double *X, const float *Xf, const double *Yoh,
-                      const int32_t *lab)
+static ann_status fit(ann *m, feed f, const fit_data *d)
 {
     if (f == FEED_LABELS)
-        return ann_fit_labels(m, X, lab, ROWS);
+        return ann_fit_labels(m, d->X, d->lab, ROWS);
     if (f == FEED_TARGETS)
-        return ann_fit(m, X, Yoh, ROWS);
-    ann_matrix xv = {ANN_DTYPE_F32, ROWS, IN, IN, 1, (void *)(uintptr_t)Xf};
-    return ann_fit_labels_view(m, &xv, lab);
+        return ann_fit(m, d->X, d->Yoh, ROWS);
+    ann_matrix xv = {ANN_DTYPE_F32, ROWS, IN, IN, 1, d->Xf};
+    return ann_fit_labels_view(m, &xv, d->lab);
 }
 
 static void test_fits_same_bytes(void **state)
 {
     (void)state;
-    double *X = malloc(sizeof *X * ROWS * IN), *Yoh = malloc(sizeof *Yoh * ROWS * OUT);
-    float *Xf = malloc(sizeof *Xf * ROWS * IN);
-    int32_t *lab = malloc(sizeof *lab * ROWS);
-    assert_true(X && Yoh && Xf && lab);
-    make_data(X, Xf, Yoh, lab);
-    int threads0 = openblas_get_num_threads();
-    openblas_set_num_threads(2);
+    fit_data d;
+    fit_data_init(&d);
     const int opts[][2] = {{ANN_OPTIMIZER_SGD, 0}, {ANN_OPTIMIZER_MOMENTUM, 0},
                            {ANN_OPTIMIZER_MOMENTUM, 1}, {ANN_OPTIMIZER_ADAM, 0}};
     const int precs[] = {ANN_PRECISION_F32, ANN_PRECISION_F64};
@@ -396,7 +408,7 @@ static void test_fits_same_bytes(void **state)
                     ann__helper_sync = on;
                     ann *m = make_model(precs[p], opts[o][0], opts[o][1]);
                     unsigned long t0 = atomic_load(&ann__helper_taken);
-                    ASSERT_OK(fit(m, (feed)f, X, Xf, Yoh, lab));
+                    ASSERT_OK(fit(m, (feed)f, &d));
                     /* helper off: never used; on: it took every task (the
                      * gathers of 64 rows x 300 inputs, 75 or 150 KiB;
                      * the optimizer passes over the 24,070 parameters) */
@@ -406,7 +418,7 @@ static void test_fits_same_bytes(void **state)
                     else if (took == 0)
                         fail_msg("prec %d opt %d feed %d: the helper took no task",
                                  precs[p], opts[o][0], f);
-                    bufs[on] = save(m, &sizes[on]);
+                    bufs[on] = t_save_mem(m, &sizes[on]);
                     ann_destroy(m);
                 }
                 ann__helper_off = 0;
@@ -418,11 +430,7 @@ static void test_fits_same_bytes(void **state)
                 free(bufs[0]);
                 free(bufs[1]);
             }
-    openblas_set_num_threads(threads0);
-    free(X);
-    free(Yoh);
-    free(Xf);
-    free(lab);
+    fit_data_free(&d);
 }
 
 /* A NaN in a late row: refused with the same message, model untouched,
@@ -430,36 +438,25 @@ static void test_fits_same_bytes(void **state)
 static void test_bad_row_refused(void **state)
 {
     (void)state;
-    double *X = malloc(sizeof *X * ROWS * IN), *Yoh = malloc(sizeof *Yoh * ROWS * OUT);
-    float *Xf = malloc(sizeof *Xf * ROWS * IN);
-    int32_t *lab = malloc(sizeof *lab * ROWS);
-    assert_true(X && Yoh && Xf && lab);
-    make_data(X, Xf, Yoh, lab);
-    X[(ROWS - 3) * IN + 17] = NAN;
-    int threads0 = openblas_get_num_threads();
-    openblas_set_num_threads(2);
+    fit_data d;
+    fit_data_init(&d);
+    d.X[(ROWS - 3) * IN + 17] = NAN;
     for (int on = 0; on < 2; on++) {
         ann__helper_off = !on;
         ann__helper_sync = on;
         ann *m = make_model(ANN_PRECISION_F64, ANN_OPTIMIZER_ADAM, 0);
         size_t s0, s1;
-        unsigned char *b0 = save(m, &s0);
-        assert_int_equal(ann_fit_labels(m, X, lab, ROWS), ANN_ERR_NON_FINITE);
+        unsigned char *b0 = t_save_mem(m, &s0);
+        assert_int_equal(ann_fit_labels(m, d.X, d.lab, ROWS), ANN_ERR_NON_FINITE);
         assert_non_null(strstr(ann_errmsg(m), "X[597][17]"));
-        unsigned char *b1 = save(m, &s1);
+        unsigned char *b1 = t_save_mem(m, &s1);
         assert_int_equal(s0, s1);
         assert_memory_equal(b0, b1, s0);
         free(b0);
         free(b1);
         ann_destroy(m);
     }
-    ann__helper_off = 0;
-    ann__helper_sync = 0;
-    openblas_set_num_threads(threads0);
-    free(X);
-    free(Yoh);
-    free(Xf);
-    free(lab);
+    fit_data_free(&d);
 }
 
 int main(void)

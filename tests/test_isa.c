@@ -108,10 +108,7 @@ static unsigned char *run_case(const isa_case *c, size_t *len, double *pred)
     /* one-row (GEMV) and whole-set predictions */
     ASSERT_OK(ann_predict(m, X, 1, pred));
     ASSERT_OK(ann_predict(m, X + N_IN, N_ROWS - 1, pred + n_out));
-    ASSERT_OK(ann_save_buffer(m, NULL, 0, len));
-    unsigned char *buf = malloc(*len);
-    assert_non_null(buf);
-    ASSERT_OK(ann_save_buffer(m, buf, *len, len));
+    unsigned char *buf = t_save_mem(m, len);
     ann_destroy(m);
     free(X);
     free(Y);

@@ -56,17 +56,6 @@ static void fix_all(unsigned char *b, size_t n)
     wr32(b + n - 4, crc_ref(b, n - 4));
 }
 
-static unsigned char *save_mem(const ann *m, size_t *n)
-{
-    size_t need = 0;
-    ASSERT_OK(ann_save_buffer(m, NULL, 0, &need));
-    unsigned char *b = malloc(need);
-    assert_non_null(b);
-    ASSERT_OK(ann_save_buffer(m, b, need, n));
-    assert_int_equal(*n, need);
-    return b;
-}
-
 /* Load from a heap copy of exactly n bytes (so ASan sees any overread). */
 static ann_status load_exact(const unsigned char *b, size_t n, ann **out)
 {
@@ -204,7 +193,7 @@ static void roundtrip(int precision, int optimizer)
     ann *a = trained(precision, optimizer, 3);
     ASSERT_OK(ann_fit(a, DX, DY, NROWS));
     size_t n;
-    unsigned char *b = save_mem(a, &n);
+    unsigned char *b = t_save_mem(a, &n);
     /* the trailer is the CRC-32C of everything before it */
     assert_int_equal(rd32(b + n - 4), crc_ref(b, n - 4));
     ann *c = NULL;
@@ -217,7 +206,7 @@ static void roundtrip(int precision, int optimizer)
     assert_memory_equal(ya, yc, sizeof ya);
     /* deterministic and canonical: the loaded model saves the same bytes */
     size_t n2;
-    unsigned char *b2 = save_mem(c, &n2);
+    unsigned char *b2 = t_save_mem(c, &n2);
     assert_int_equal(n, n2);
     assert_memory_equal(b, b2, n);
     /* the file holds exactly the buffer's bytes */
@@ -259,7 +248,7 @@ static void test_roundtrip_fresh(void **state)
     ann_activation a[] = {ANN_ACT_STEP};
     ann *m = make_net(2, 1, u, a);
     size_t n;
-    unsigned char *b = save_mem(m, &n);
+    unsigned char *b = t_save_mem(m, &n);
     ann *c = NULL;
     ASSERT_OK(load_exact(b, n, &c));
     assert_same_params(m, c);
@@ -286,7 +275,7 @@ static void resume(int precision, int optimizer, int via_file)
         unlink(p);
     } else {
         size_t n;
-        unsigned char *buf = save_mem(b, &n);
+        unsigned char *buf = t_save_mem(b, &n);
         ASSERT_OK(ann_load_buffer(&c, buf, n));
         free(buf);
     }
@@ -326,7 +315,7 @@ static void test_every_key(void **state)
     }
     assert_true(n_keys >= 19);
     size_t n;
-    unsigned char *b = save_mem(m, &n);
+    unsigned char *b = t_save_mem(m, &n);
     ann *c = NULL;
     ASSERT_OK(load_exact(b, n, &c));
     assert_same_params(m, c);
@@ -396,7 +385,7 @@ static void test_golden_and_corpus(void **state)
         assert_true(weights_same(g, c));
         assert_same_params(g, c);
         size_t nb;
-        unsigned char *b = save_mem(g, &nb);
+        unsigned char *b = t_save_mem(g, &nb);
         assert_int_equal(nb, n);
         assert_memory_equal(b, file, n);
         free(b);
@@ -419,7 +408,7 @@ static void test_golden_and_corpus(void **state)
         unsigned char *file = read_file(path, &n);
         ann *c = NULL;
         if (ann_load(&c, path) != ANN_OK) fail_msg("%s: %s", path, ann_errmsg(NULL));
-        unsigned char *b = save_mem(c, &nb);
+        unsigned char *b = t_save_mem(c, &nb);
         assert_int_equal(nb, n);
         assert_memory_equal(b, file, n);
         free(b);
@@ -436,7 +425,7 @@ static unsigned char *sample_file(size_t *n)
 {
     ann *m = trained(ANN_PRECISION_F64, ANN_OPTIMIZER_ADAM, 1);
     ASSERT_OK(ann_fit(m, DX, DY, NROWS));
-    unsigned char *b = save_mem(m, n);
+    unsigned char *b = t_save_mem(m, n);
     ann_destroy(m);
     return b;
 }
@@ -977,7 +966,7 @@ static void test_save_kill_loop(void **state)
     ASSERT_OK(ann_set_param(mb, ANN_PARAM_SEED, 99));
     ASSERT_OK(ann_set_param(mb, ANN_PARAM_OPTIMIZER, ANN_OPTIMIZER_ADAM));
     size_t na, nb;
-    unsigned char *ba = save_mem(ma, &na), *bb = save_mem(mb, &nb);
+    unsigned char *ba = t_save_mem(ma, &na), *bb = t_save_mem(mb, &nb);
     /* kill within ~3 save durations, whatever the speed (valgrind, ASan) */
     struct timespec s0, s1;
     clock_gettime(CLOCK_MONOTONIC, &s0);
