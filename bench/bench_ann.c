@@ -252,6 +252,11 @@ static int cmd_fmnist(int argc, char **argv)
      * the floor compares measurements seconds apart.  Epoch 1's time
      * includes the fit's setup (its buffers), as a user's fit of this
      * many epochs pays it once. */
+    /* SGD's step sequence (bench_floor.h) on these rows, before the fit and
+     * after it: the epoch's least time without libann's own work. */
+    int seq_on = !init && !strcmp(opt, "sgd");
+    double seq_g0 = 0, seq_g1 = 0;
+    double seq0 = seq_on ? floor_seq_epoch(f32, Xtr, tr.n, 128, 1, &seq_g0) : 0;
     epoch_clock ck = {0};
     ck.f32 = f32;
     ck.rows = tr.n;
@@ -265,6 +270,7 @@ static int cmd_fmnist(int argc, char **argv)
     clock_start(&ck);
     CHECK(ann_fit_labels_view(m, &vtr, tr.y));
     clock_stop(&ck); /* the fit's return after its last callback */
+    double seq1 = seq_on ? floor_seq_epoch(f32, Xtr, tr.n, 128, 1, &seq_g1) : 0;
     CHECK(ann_set_progress(m, NULL, NULL));
     double t_train = ck.t_train, g_train = ck.g_train, hwm = ck.hwm;
     double floor_sum = ck.floor_sum, rss0 = ck.rss0;
@@ -314,11 +320,13 @@ static int cmd_fmnist(int argc, char **argv)
            "\"train_sps\":%.1f,\"train_gemm_frac\":%.4f,\"acc\":%.4f,"
            "\"infer_sps\":%.1f,\"infer_gemm_frac\":%.4f,\"lat1_us\":%.3f,"
            "\"train_data_mib\":%.1f,\"fit_extra_mib\":%.1f,\"floor_epoch_s\":%.5f,"
-           "\"floor_infer_sps\":%.1f,\"floor_infer_stream_sps\":%.1f}\n",
+           "\"floor_infer_sps\":%.1f,\"floor_infer_stream_sps\":%.1f,"
+           "\"seq_epoch_s\":%.5f,\"seq_gather_s\":%.5f}\n",
            impl, argv[3], opt, bench_threads_env(), epochs, tr.n, t_train,
            (double)(epochs * tr.n) / t_train, g_train / t_train,
            (double)ok / (double)te.n, infer, infer_gf, lat, data_mib, hwm - rss0,
-           floor_sum / (double)epochs, infer_floor, infer_stream);
+           floor_sum / (double)epochs, infer_floor, infer_stream, 0.5 * (seq0 + seq1),
+           0.5 * (seq_g0 + seq_g1));
     ann_destroy(m);
     free(Xtr);
     free(Xte);

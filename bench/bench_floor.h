@@ -151,4 +151,104 @@ static inline double floor_infer_stream_1000(int f32, const void *X, size_t n, i
     return bench_median(t, (size_t)nblk);
 }
 
+/* ---- the step sequence ---------------------------------------------------
+ * The per-shape floor times each product alone, hot in cache, back to back.
+ * A training step cannot run that way: its batch's rows must first be
+ * copied out of the shuffled data (GEMM takes no row index), and each
+ * product meets its operands where the step before it left them.  This is
+ * an epoch of such steps with nothing else in it: the gather (a memcpy per
+ * row, with libann's prefetch of the row 8 ahead) and the step's products
+ * in libann's order with libann's betas (forward with beta 0; per layer
+ * from the last, the input gradient from the old weights, then the weight
+ * step as the weight-gradient GEMM onto W, beta 1), on a rows x 784 array
+ * of the precision (X, or made up if X is NULL), in a fresh random order
+ * each epoch.  No bias,
+ * activation, softmax, loss, derivative or check: an implementation
+ * built on these products can be no faster, so epoch_s / seq_epoch_s is
+ * the highest ratio to the floor that any such one can reach.  (At 2
+ * threads the products run on OpenBLAS's threads and the gather on the
+ * calling one, as most implementations do; libann splits it with its
+ * helper thread, so there the ceiling is an estimate, not a bound.)
+ * Seconds per epoch, the median of nep (<= 15) after one warm-up epoch;
+ * *gather_s is the gather's share in the same epochs.  (bench_roofline
+ * reports it against the floor; bench_ann next to each SGD fit.) */
+static inline double floor_seq_epoch(int f32, const void *Xc, size_t rows, size_t Bt, int nep,
+                                     double *gather_s)
+{
+    size_t es = f32 ? 4 : 8, L = FLOOR_L, d = floor_fan[0];
+    char *Xown = Xc ? NULL : bench_xmalloc(rows * d * es), *Xb = bench_xmalloc(Bt * d * es);
+    const char *X = Xc ? (const char *)Xc : Xown;
+    void *W[FLOOR_L], *Z[FLOOR_L], *D[2];
+    for (size_t l = 0; l < L; l++) {
+        W[l] = bench_xmalloc(floor_units[l] * floor_fan[l] * es);
+        Z[l] = bench_xmalloc(Bt * floor_units[l] * es);
+        floor_fill(f32, W[l], floor_units[l] * floor_fan[l], 0.002, 89);
+    }
+    D[0] = bench_xmalloc(Bt * d * es);
+    D[1] = bench_xmalloc(Bt * d * es);
+    if (Xown)
+        floor_fill(f32, Xown, rows * d, 0.001, 97);
+    size_t *idx = bench_xmalloc(rows * sizeof *idx);
+    for (size_t i = 0; i < rows; i++)
+        idx[i] = i;
+    uint64_t rng = 0x9E3779B97F4A7C15u;
+    /* the weight step's size: small enough that W stays as filled */
+    double a = -1e-20;
+    double t[15], g[15];
+    if (nep > 15)
+        nep = 15;
+    for (int e = -1; e < nep; e++) {
+        for (size_t i = rows - 1; i > 0; i--) { /* Fisher-Yates, xorshift64 */
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            size_t j = (size_t)(rng % (i + 1)), k = idx[i];
+            idx[i] = idx[j], idx[j] = k;
+        }
+        double tg = 0, t0 = bench_now();
+        for (size_t s = 0; s < rows; s += Bt) {
+            size_t B = rows - s < Bt ? rows - s : Bt;
+            double g0 = bench_now();
+            for (size_t r = 0; r < B; r++) {
+                if (r + 8 < B)
+                    for (size_t o = 0; o < 256; o += 64)
+                        __builtin_prefetch(X + idx[s + r + 8] * d * es + o);
+                memcpy(Xb + r * d * es, X + idx[s + r] * d * es, d * es);
+            }
+            tg += bench_now() - g0;
+            for (size_t l = 0; l < L; l++)
+                floor_gemm(f32, 0, 1, B, floor_units[l], floor_fan[l], l ? Z[l - 1] : Xb, W[l],
+                           Z[l]);
+            const void *Dl = Z[L - 1]; /* the output delta's stand-in */
+            for (size_t l = L; l-- > 0;) {
+                size_t u = floor_units[l], k = floor_fan[l];
+                void *Dn = D[l & 1];
+                if (l > 0) /* Dn (B x k) = Dl (B x u) W (u x k) */
+                    floor_gemm(f32, 0, 0, B, k, u, Dl, W[l], Dn);
+                const void *A = l ? Z[l - 1] : Xb;
+                if (f32)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)u, (blasint)k,
+                                (blasint)B, (float)a, Dl, (blasint)u, A, (blasint)k, 1.0f, W[l],
+                                (blasint)k);
+                else
+                    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)u, (blasint)k,
+                                (blasint)B, a, Dl, (blasint)u, A, (blasint)k, 1.0, W[l],
+                                (blasint)k);
+                Dl = Dn;
+            }
+        }
+        if (e >= 0)
+            t[e] = bench_now() - t0, g[e] = tg;
+    }
+    for (size_t l = 0; l < L; l++) {
+        free(W[l]);
+        free(Z[l]);
+    }
+    free(D[0]);
+    free(D[1]);
+    free(Xown);
+    free(Xb);
+    free(idx);
+    *gather_s = bench_median(g, (size_t)nep);
+    return bench_median(t, (size_t)nep);
+}
+
 #endif

@@ -177,6 +177,8 @@ int main(int argc, char **argv)
                argv[1], threads, l, units[l], fan[l], tt * 1e6, t1 * 1e6,
                2e-9 * 1024.0 * (double)(units[l] * fan[l]) / tt);
     }
+    openblas_set_num_threads(threads);
+    double seq_gather, seq = floor_seq_epoch(f32, NULL, rows, Bt, 3, &seq_gather);
     size_t n_params = 0;
     for (size_t l = 0; l < L; l++)
         n_params += units[l] * (fan[l] + 1);
@@ -187,11 +189,12 @@ int main(int argc, char **argv)
            "\"epoch_all_s\":%.5f,\"epoch_s\":%.5f,\"epoch_best_s\":%.5f,\"dx0_s\":%.5f,"
            "\"train_sps\":%.1f,\"infer_1000_s\":%.6f,\"infer_best_1000_s\":%.6f,"
            "\"infer_sps\":%.1f,\"params\":%zu,\"upd_sgd_s\":%.5f,\"upd_momentum_s\":%.5f,"
-           "\"upd_adam_s\":%.5f,\"min_momentum_ratio\":%.4f,\"min_adam_ratio\":%.4f}\n",
+           "\"upd_adam_s\":%.5f,\"min_momentum_ratio\":%.4f,\"min_adam_ratio\":%.4f,"
+           "\"seq_epoch_s\":%.5f,\"seq_gather_s\":%.5f,\"seq_ceiling\":%.4f}\n",
            argv[1], threads, rows, Bt, epoch_all, epoch_nodx0, epoch_best, dx0,
            (double)rows / epoch_nodx0, infer, infer_best, 1000.0 / infer, n_params,
            upd[0] * steps, upd[1] * steps, upd[2] * steps,
            (epoch_nodx0 + upd[1] * steps) / epoch_nodx0,
-           (epoch_nodx0 + upd[2] * steps) / epoch_nodx0);
+           (epoch_nodx0 + upd[2] * steps) / epoch_nodx0, seq, seq_gather, epoch_nodx0 / seq);
     return 0;
 }

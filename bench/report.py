@@ -281,6 +281,35 @@ for (prec, thr), fl in sorted(floors.items()):
       f"{fmt(summ([r['epoch_best_s'] for r in fl]), 3)} | {fmt(summ([r['rows']/r['epoch_s'] for r in fl]))} | "
       f"{fmt(summ([1000*r['infer_1000_s'] for r in fl]), 3)} |")
 P("")
+seqr = [r for r in rows if r.get("work") == "roofline" and r.get("seq_epoch_s")]
+if seqr:
+    P("### The step sequence: the floor's products in a step's order, with the gather")
+    P("")
+    P("The floor above times each product alone, hot in cache. A step must also copy its "
+      "shuffled rows out of the data (GEMM takes no row index) and meets each operand where the "
+      "product before left it. The **sequence** is an epoch of exactly that and nothing else: "
+      "the gather (a memcpy per row, prefetching 8 rows ahead) and SGD's products in libann's "
+      "order and betas, with no bias, activation, loss, derivative or check (bench_floor.h "
+      "`floor_seq_epoch`). So floor ÷ sequence is the highest floor ratio an implementation "
+      "built on these products can reach, and libann ÷ sequence is what libann's own work costs. "
+      "At 2 threads the sequence gathers on the calling thread (libann splits the gather with its "
+      "helper), so there the ceiling is an estimate, not a bound. *roofline run*: measured in "
+      "`bench_roofline` (synthetic rows); *next to the fit*: in `bench_ann` on the real rows, "
+      "before and after each SGD fit (the floor there is the adjacent one).")
+    P("")
+    P("| prec | thr | sequence s (roofline run) | its gather s | floor ÷ sequence (roofline run) | "
+      "sequence s (next to the fit) | floor ÷ sequence (next to the fit) | libann SGD ÷ sequence (next to the fit) |")
+    P("|---|---|---|---|---|---|---|---|")
+    for (prec, thr), fl in sorted(floors.items()):
+        fs = [r for r in fl if r.get("seq_epoch_s")]
+        lib = sel(work="fmnist", impl="libann", prec=prec, opt="sgd", threads=thr)
+        lib = [r for r in lib if r.get("seq_epoch_s")]
+        P(f"| {prec} | {thr} | {fmt(summ([r['seq_epoch_s'] for r in fs]), 3)} | "
+          f"{fmt(summ([r['seq_gather_s'] for r in fs]), 3)} | {fmt(summ([r['seq_ceiling'] for r in fs]))} | "
+          f"{fmt(summ([r['seq_epoch_s'] for r in lib]), 3)} | "
+          f"{fmt(summ([r['floor_epoch_s'] / r['seq_epoch_s'] for r in lib]))} | "
+          f"{fmt(summ([r['seq_epoch_s'] * r['epochs'] / r['train_s'] for r in lib]))} |")
+    P("")
 shp = [r for r in rows if r.get("work") == "roofline-shape" and str(r["threads"]) == "2" and r["M"] * r["N"] > 0]
 if shp:
     P("Per product at 2 threads (µs, median; ‘1t’ is the same product on 1 thread):")
