@@ -31,18 +31,27 @@ static inline void floor_fill(int f32, void *p, size_t n, double scale, size_t m
             : (((double *)p)[i] = scale * (double)(i % mod));
 }
 
-/* C (M x N, row-major) = op(A) op(B), op = transpose if ta / tb. */
-static inline void floor_gemm(int f32, int ta, int tb, size_t M, size_t N, size_t K,
-                              const void *A, const void *B, void *C)
+/* C (M x N, row-major) = alpha op(A) op(B) + beta C, op = transpose if
+ * ta / tb, every matrix dense. */
+static inline void floor_gemm_ab(int f32, int ta, int tb, size_t M, size_t N, size_t K,
+                                 double alpha, const void *A, const void *B, double beta,
+                                 void *C)
 {
     enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     blasint lda = ta ? (blasint)M : (blasint)K, ldb = tb ? (blasint)K : (blasint)N;
     if (f32)
-        cblas_sgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0f, A, lda,
-                    B, ldb, 0.0f, C, (blasint)N);
+        cblas_sgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, (float)alpha, A,
+                    lda, B, ldb, (float)beta, C, (blasint)N);
     else
-        cblas_dgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0, A, lda,
-                    B, ldb, 0.0, C, (blasint)N);
+        cblas_dgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, alpha, A, lda,
+                    B, ldb, beta, C, (blasint)N);
+}
+
+/* C = op(A) op(B) */
+static inline void floor_gemm(int f32, int ta, int tb, size_t M, size_t N, size_t K,
+                              const void *A, const void *B, void *C)
+{
+    floor_gemm_ab(f32, ta, tb, M, N, K, 1, A, B, 0, C);
 }
 
 /* Seconds per call of one GEMM shape: calibrated to blocks of >= block_s,
@@ -223,15 +232,8 @@ static inline double floor_seq_epoch(int f32, const void *Xc, size_t rows, size_
                 void *Dn = D[l & 1];
                 if (l > 0) /* Dn (B x k) = Dl (B x u) W (u x k) */
                     floor_gemm(f32, 0, 0, B, k, u, Dl, W[l], Dn);
-                const void *A = l ? Z[l - 1] : Xb;
-                if (f32)
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)u, (blasint)k,
-                                (blasint)B, (float)a, Dl, (blasint)u, A, (blasint)k, 1.0f, W[l],
-                                (blasint)k);
-                else
-                    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)u, (blasint)k,
-                                (blasint)B, a, Dl, (blasint)u, A, (blasint)k, 1.0, W[l],
-                                (blasint)k);
+                /* the weight step: W += a Dl^T A */
+                floor_gemm_ab(f32, 1, 0, u, k, B, a, Dl, l ? Z[l - 1] : Xb, 1, W[l]);
                 Dl = Dn;
             }
         }

@@ -149,4 +149,14 @@ static inline unsigned char *t_save_mem(const ann *m, size_t *n)
     return b;
 }
 
+/* The model saves to exactly these n bytes. */
+static inline void t_assert_saves_as(const ann *m, const void *bytes, size_t n)
+{
+    size_t nb;
+    unsigned char *b = t_save_mem(m, &nb);
+    assert_int_equal(nb, n);
+    assert_memory_equal(b, bytes, n);
+    free(b);
+}
+
 #endif

@@ -118,6 +118,22 @@ static void test_every_item_once(void **state)
     ann__helper_stop(h);
 }
 
+/* One job of n items in chunks of `chunk` whose caller's first chunk
+ * waits for the helper (slow: the helper's chunks take 2 ms each): the
+ * helper did a chunk and every item was visited once. */
+static void run_shared(ann__helper *h, size_t n, size_t chunk, int slow)
+{
+    job j;
+    job_init(&j, n);
+    j.wait_for_helper = 1;
+    j.helper_slow = slow;
+    assert_int_equal(ann__helper_run(h, job_fn, &j, n, chunk), 0);
+    assert_true(atomic_load(&j.helper_did));
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(j.seen[i], 1);
+    free(j.seen);
+}
+
 /* The caller's first chunk waits for the helper: both threads certainly
  * work on one range, many times over (the chunks they share, the wait for
  * the helper's last one). */
@@ -127,16 +143,8 @@ static void test_both_threads_work(void **state)
     ann__helper *h = ann__helper_start();
     assert_non_null(h);
     unsigned long before = atomic_load(&ann__helper_taken);
-    for (int rep = 0; rep < 50; rep++) {
-        job j;
-        job_init(&j, 500);
-        j.wait_for_helper = 1;
-        assert_int_equal(ann__helper_run(h, job_fn, &j, 500, 4), 0);
-        assert_true(atomic_load(&j.helper_did));
-        for (size_t i = 0; i < 500; i++)
-            assert_int_equal(j.seen[i], 1);
-        free(j.seen);
-    }
+    for (int rep = 0; rep < 50; rep++)
+        run_shared(h, 500, 4, 0);
     assert_true(atomic_load(&ann__helper_taken) >= before + 50);
     ann__helper_stop(h);
 }
@@ -149,17 +157,8 @@ static void test_caller_waits(void **state)
     (void)state;
     ann__helper *h = ann__helper_start();
     assert_non_null(h);
-    for (int rep = 0; rep < 10; rep++) {
-        job j;
-        job_init(&j, 64);
-        j.wait_for_helper = 1;
-        j.helper_slow = 1;
-        assert_int_equal(ann__helper_run(h, job_fn, &j, 64, 8), 0);
-        assert_true(atomic_load(&j.helper_did));
-        for (size_t i = 0; i < 64; i++)
-            assert_int_equal(j.seen[i], 1);
-        free(j.seen);
-    }
+    for (int rep = 0; rep < 10; rep++)
+        run_shared(h, 64, 8, 1);
     ann__helper_stop(h);
 }
 
@@ -445,15 +444,12 @@ static void test_bad_row_refused(void **state)
         ann__helper_off = !on;
         ann__helper_sync = on;
         ann *m = make_model(ANN_PRECISION_F64, ANN_OPTIMIZER_ADAM, 0);
-        size_t s0, s1;
+        size_t s0;
         unsigned char *b0 = t_save_mem(m, &s0);
         assert_int_equal(ann_fit_labels(m, d.X, d.lab, ROWS), ANN_ERR_NON_FINITE);
         assert_non_null(strstr(ann_errmsg(m), "X[597][17]"));
-        unsigned char *b1 = t_save_mem(m, &s1);
-        assert_int_equal(s0, s1);
-        assert_memory_equal(b0, b1, s0);
+        t_assert_saves_as(m, b0, s0);
         free(b0);
-        free(b1);
         ann_destroy(m);
     }
     fit_data_free(&d);

@@ -205,10 +205,7 @@ static void roundtrip(int precision, int optimizer)
     ASSERT_OK(ann_predict(c, DX, NROWS, yc));
     assert_memory_equal(ya, yc, sizeof ya);
     /* deterministic and canonical: the loaded model saves the same bytes */
-    size_t n2;
-    unsigned char *b2 = t_save_mem(c, &n2);
-    assert_int_equal(n, n2);
-    assert_memory_equal(b, b2, n);
+    t_assert_saves_as(c, b, n);
     /* the file holds exactly the buffer's bytes */
     char p[512];
     tpath(p, sizeof p, "rt.ann");
@@ -223,7 +220,6 @@ static void roundtrip(int precision, int optimizer)
     assert_same_params(a, d);
     unlink(p);
     free(b);
-    free(b2);
     free(bf);
     ann_destroy(a);
     ann_destroy(c);
@@ -384,11 +380,7 @@ static void test_golden_and_corpus(void **state)
         ASSERT_OK(ann_load(&c, path));
         assert_true(weights_same(g, c));
         assert_same_params(g, c);
-        size_t nb;
-        unsigned char *b = t_save_mem(g, &nb);
-        assert_int_equal(nb, n);
-        assert_memory_equal(b, file, n);
-        free(b);
+        t_assert_saves_as(g, file, n);
         free(file);
         ann_destroy(g);
         ann_destroy(c);
@@ -404,14 +396,11 @@ static void test_golden_and_corpus(void **state)
         if (!strstr(e->d_name, ".ann")) continue;
         char path[2048];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        size_t n, nb;
+        size_t n;
         unsigned char *file = read_file(path, &n);
         ann *c = NULL;
         if (ann_load(&c, path) != ANN_OK) fail_msg("%s: %s", path, ann_errmsg(NULL));
-        unsigned char *b = t_save_mem(c, &nb);
-        assert_int_equal(nb, n);
-        assert_memory_equal(b, file, n);
-        free(b);
+        t_assert_saves_as(c, file, n);
         free(file);
         ann_destroy(c);
         count++;
