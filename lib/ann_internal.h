@@ -259,8 +259,9 @@ typedef struct ann__ws {
      * OpenBLAS zero its output first.  Clear it when pointing grad at
      * another buffer. */
     int grad_zero;
-    /* In-place input rows whose check gather left to forward (predict's
-     * fused path): 1 after such a gather; forward then checks layer 0's
+    /* Input rows whose check gather left to forward (read in place or
+     * copied unconverted, with src->defer_x: predict's fused path and a
+     * fit's first epoch): 1 after such a gather; forward then checks layer 0's
      * pre-activations instead and leaves 2 here if any is not finite
      * (the rows must then be checked), 0 if all are. */
     int x_deferred;
@@ -302,12 +303,13 @@ void ann__ws_free(ann__ws *ws);
  * X row holds a value that is not finite (or, for float models, beyond
  * float's range) - checked on the same pass as the copy - and the batch
  * must not be used; otherwise 0.  With src->defer_x too, rows used in
- * place are not read here: ws->x_deferred is set and forward checks layer
- * 0's pre-activations instead, fewer values and still in cache (a
- * non-finite input makes every pre-activation of its row non-finite: NaN*w,
- * Inf*0 and Inf-Inf are NaN, Inf*w is Inf), so the caller's rows are read
- * once, by the product.  Only without FP traps (ann__fp_traps): a NaN
- * reaching the product would raise one. */
+ * place or copied unconverted are not checked here: ws->x_deferred is set
+ * and forward checks layer 0's pre-activations instead, fewer values and
+ * still in cache (a non-finite input makes every pre-activation of its row
+ * non-finite: NaN*w, Inf*0 and Inf-Inf are NaN, Inf*w is Inf), so the
+ * caller's rows are read once, by the product or the copy.  Only without
+ * FP traps (ann__fp_traps): a bad value reaching the product would raise
+ * one. */
 int ann__gather(const ann *m, ann__ws *ws, const ann__batch_src *src,
                 size_t start, size_t count, const void **xp, const void **yp);
 /* Forward B rows of x.  Returns the output matrix (B x n_out, in ws). */

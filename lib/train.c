@@ -154,7 +154,8 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
     ann__view Xv, Yv;
     int use_lm = m->s.optimizer == ANN_OPTIMIZER_LEVENBERG_MARQUARDT;
     /* X's values are checked as the first epoch gathers each row (on the
-     * pass that copies it) instead of in a pass of their own before it:
+     * pass that copies it, or through layer 0's pre-activations, see
+     * ann__gather) instead of in a pass of their own before it:
      * that pass had been 2% of a 2-epoch Fashion-MNIST fit and 6-10% of
      * a 1-epoch fit of a narrow net.  A bad row then stops the epoch and
      * everything the fit changed is put back (deferred_bad below), so the
@@ -247,8 +248,11 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
     ann__batch_src tsrc = src;
     if (!s->shuffle && n_val == 0)
         tsrc.idx = NULL;
-    /* until the first epoch has gathered (and so checked) every row */
+    /* until the first epoch has gathered (and so checked) every row;
+     * without FP traps, rows that need no conversion are checked through
+     * layer 0's pre-activations (ann__gather) */
     tsrc.check_x = defer_x;
+    tsrc.defer_x = defer_x && !ann__fp_traps();
     uint64_t rng0[4];
     memcpy(rng0, m->rng, sizeof rng0);
     /* A helper thread for the element-wise work between OpenBLAS's calls
@@ -296,6 +300,17 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
                         ANN__PREFETCH_ROW(tsrc.Y, tsrc.idx[r]);
                 }
             ann__forward(m, &ws, x, cnt);
+            if (ws.x_deferred) {
+                /* A pre-activation of layer 0 is not finite: a bad value
+                 * in this batch's rows, or inputs large enough to overflow
+                 * (then the step goes on, as after a check on the copy) */
+                ws.x_deferred = 0;
+                ann__view rows = {s->precision == ANN_PRECISION_F32 ? ANN_DTYPE_F32
+                                                                    : ANN_DTYPE_F64,
+                                  cnt, m->n_inputs, (ptrdiff_t)m->n_inputs, 1, x};
+                if (ann__scan(&rows, 0))
+                    goto deferred_bad;
+            }
             /* The previous step's unchecked weights (ann__ws.w_pending):
              * this forward has looked at them. */
             int suspect = ws.w_pending == 2;

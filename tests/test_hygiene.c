@@ -14,7 +14,10 @@
  *    chunk (checked during the copy) and several chunks (checked first):
  *    ANN_ERR_NON_FINITE naming the row and column, the output untouched,
  *    and no SIGFPE with the traps above enabled (a bad value is never
- *    converted or computed on). */
+ *    converted or computed on);
+ *  - the same for ann_fit on bad rows, with the traps on (without them a
+ *    fit checks rows through layer 0's pre-activations, computing on the
+ *    bad value first). */
 #define _GNU_SOURCE
 #include "common.h"
 
@@ -347,6 +350,86 @@ static void test_bad_input(void **state)
     free(out);
 }
 
+/* Bad inputs to ann_fit with the traps on: without traps a fit checks
+ * rows it reads unconverted through layer 0's pre-activations, computing
+ * on them first; with traps that would raise (Inf*0 is an invalid
+ * operation, and layer 0's weights here are all 0), so each row must be
+ * checked before it is used.  Both precisions, rows read in place or
+ * copied (shuffled or not, dense or strided), ann_fit and ann_fit_view:
+ * ANN_ERR_NON_FINITE naming the element, the model unchanged, no SIGFPE. */
+static void test_fit_bad_input_traps(void **state)
+{
+    (void)state;
+    enum { NR = 40, W = 300 };
+    static double Xd[NR * N_IN * 2], Yd[NR * 3];
+    static float Xf[NR * N_IN * 2];
+    static unsigned char before[1 << 16], after[1 << 16];
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = on_fpe;
+    sigaction(SIGFPE, &sa, &old);
+    if (sigsetjmp(trap_jmp, 1)) {
+        fedisableexcept(FE_ALL_EXCEPT);
+        sigaction(SIGFPE, &old, NULL);
+        fail_msg("SIGFPE in ann_fit on bad input (%s)", trap_cfg);
+    }
+    const double bads[] = {INFINITY, -INFINITY, NAN};
+    int runs = 0;
+    for (int prec = 0; prec <= 1; prec++)
+        for (int layout = 0; layout < 4; layout++)
+            for (int shuffle = 0; shuffle <= 1; shuffle++)
+                for (size_t b = 0; b < 3; b++) {
+                    size_t u[] = {W, 3};
+                    ann_activation a[] = {ANN_ACT_RELU, ANN_ACT_SOFTMAX};
+                    ann *m = NULL;
+                    ASSERT_OK(ann_create(&m, N_IN, 2, u, a));
+                    ASSERT_OK(ann_set_param(m, ANN_PARAM_PRECISION, prec));
+                    ASSERT_OK(ann_set_param(m, ANN_PARAM_SHUFFLE, shuffle));
+                    ASSERT_OK(ann_set_param(m, ANN_PARAM_BATCH_SIZE, 8));
+                    ASSERT_OK(ann_set_param(m, ANN_PARAM_EPOCHS, 2));
+                    ASSERT_OK(ann_set_param(m, ANN_PARAM_LOSS, ANN_LOSS_CROSS_ENTROPY));
+                    static double W0[W * N_IN], b0[W];
+                    ASSERT_OK(ann_set_weights(m, 0, W0, b0)); /* all 0 */
+                    size_t br = 29, bc = 2;
+                    for (size_t r = 0; r < NR; r++) {
+                        for (size_t c = 0; c < N_IN; c++) {
+                            double v = X[(r % ROWS) * N_IN + c];
+                            if (r == br && c == bc)
+                                v = bads[b];
+                            /* layouts 0-1 dense, 2-3 rows 2*N_IN apart */
+                            size_t at = layout < 2 ? r * N_IN + c : r * 2 * N_IN + c;
+                            Xd[at] = v;
+                            Xf[at] = (float)v;
+                        }
+                        for (int k = 0; k < 3; k++)
+                            Yd[r * 3 + k] = k == labels[r % ROWS];
+                    }
+                    /* layouts 0 and 2: double rows; 1 and 3: float rows */
+                    ptrdiff_t rs = layout < 2 ? N_IN : 2 * N_IN;
+                    ann_matrix xv = {layout % 2 ? ANN_DTYPE_F32 : ANN_DTYPE_F64, NR, N_IN, rs, 1,
+                                     layout % 2 ? (void *)Xf : (void *)Xd};
+                    ann_matrix yv = {ANN_DTYPE_F64, NR, 3, 3, 1, Yd};
+                    size_t nb = 0, na = 0;
+                    ASSERT_OK(ann_save_buffer(m, before, sizeof before, &nb));
+                    snprintf(trap_cfg, sizeof trap_cfg, "precision %d, layout %d, shuffle %d, "
+                             "value %g", prec, layout, shuffle, bads[b]);
+                    feclearexcept(FE_ALL_EXCEPT);
+                    feenableexcept(FE_INVALID | FE_DIVBYZERO | FE_OVERFLOW);
+                    ann_status st = layout == 0 ? ann_fit(m, Xd, Yd, NR) : ann_fit_view(m, &xv, &yv);
+                    fedisableexcept(FE_ALL_EXCEPT);
+                    char want[32];
+                    snprintf(want, sizeof want, "X[%zu][%zu]", br, bc);
+                    if (st != ANN_ERR_NON_FINITE || !strstr(ann_errmsg(m), want))
+                        fail_msg("%s: %s (%s)", trap_cfg, ann_status_str(st), ann_errmsg(m));
+                    ASSERT_OK(ann_save_buffer(m, after, sizeof after, &na));
+                    assert_int_equal(na, nb);
+                    assert_memory_equal(after, before, nb);
+                    ann_destroy(m);
+                    runs++;
+                }
+    sigaction(SIGFPE, &old, NULL);
+    printf("# %d bad-input fits refused with FP traps on\n", runs);
+}
+
 int main(void)
 {
     make_data();
@@ -354,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_silence),
         cmocka_unit_test(test_fp_traps),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_fit_bad_input_traps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

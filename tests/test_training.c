@@ -982,6 +982,64 @@ static void test_bad_row_mid_fit(void **state)
         fail_msg("only %d of the diverging fits diverged", diverged_first);
 }
 
+/* Inputs that are finite but overflow layer 0's pre-activations are not
+ * bad input: in the first epoch, where the rows are checked (through those
+ * pre-activations when they are read unconverted), the fit must not call
+ * them non-finite.  Here every pre-activation is +Inf, tanh saturates at 1
+ * and the fit goes on.  Both precisions, rows in place or copied
+ * (shuffled), a GEMM-sized layer 0; for float32, the same bits as double
+ * rows holding the same values (converted, so checked on the copy). */
+static void test_fit_overflowing_inputs(void **state)
+{
+    (void)state;
+    enum { NR = 64, NI = 8, U = 64 };
+    static double X[NR * NI], Y[NR * 2], W0[U * NI];
+    static float Xf[NR * NI];
+    static unsigned char got[1 << 17], ref[1 << 17];
+    for (size_t i = 0; i < U * NI; i++)
+        W0[i] = 1e30;
+    for (int prec = 0; prec < 2; prec++)
+        for (int shuffle = 0; shuffle < 2; shuffle++) {
+            double big = prec ? 3e38 : 1e300;
+            for (size_t i = 0; i < NR * NI; i++) {
+                X[i] = i % 2 ? big : 0.25 * (double)(i % 7);
+                Xf[i] = (float)X[i];
+            }
+            for (size_t r = 0; r < NR; r++)
+                Y[r * 2] = r % 2, Y[r * 2 + 1] = 1 - Y[r * 2];
+            ann *m[2];
+            size_t n[2] = {0, 0};
+            for (int conv = 0; conv < 1 + prec; conv++) {
+                size_t u[] = {U, 2};
+                ann_activation a[] = {ANN_ACT_TANH, ANN_ACT_SOFTMAX};
+                m[conv] = make_net(NI, 2, u, a);
+                ASSERT_OK(ann_set_param(m[conv], ANN_PARAM_PRECISION,
+                                        prec ? ANN_PRECISION_F32 : ANN_PRECISION_F64));
+                ASSERT_OK(ann_set_param(m[conv], ANN_PARAM_LOSS, ANN_LOSS_CROSS_ENTROPY));
+                ASSERT_OK(ann_set_param(m[conv], ANN_PARAM_SHUFFLE, shuffle));
+                ASSERT_OK(ann_set_param(m[conv], ANN_PARAM_BATCH_SIZE, 16));
+                ASSERT_OK(ann_set_weights(m[conv], 0, W0, NULL));
+                /* prec 1: float rows (read as they are), then double rows */
+                int f32 = prec && !conv;
+                ann_matrix xv = {f32 ? ANN_DTYPE_F32 : ANN_DTYPE_F64, NR, NI, NI, 1,
+                                 f32 ? (void *)Xf : (void *)X};
+                ann_matrix yv = {ANN_DTYPE_F64, NR, 2, 2, 1, Y};
+                ann_status st = ann_fit_view(m[conv], &xv, &yv);
+                if (st != ANN_OK)
+                    fail_msg("precision %d shuffle %d rows %s: %s (%s)", prec, shuffle,
+                             f32 ? "float" : "double", ann_status_str(st),
+                             ann_errmsg(m[conv]));
+                ASSERT_OK(ann_save_buffer(m[conv], conv ? ref : got, sizeof got, &n[conv]));
+            }
+            if (prec) {
+                assert_int_equal(n[0], n[1]);
+                assert_memory_equal(got, ref, n[0]);
+                ann_destroy(m[1]);
+            }
+            ann_destroy(m[0]);
+        }
+}
+
 int main(int argc, char **argv)
 {
     self_path = argv[0];
@@ -1020,6 +1078,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_thread_count_rounding),
         cmocka_unit_test(test_momentum_blas_rule),
         cmocka_unit_test(test_bad_row_mid_fit),
+        cmocka_unit_test(test_fit_overflowing_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

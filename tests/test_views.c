@@ -163,8 +163,9 @@ static void test_view_validation(void **state)
     ann_destroy(m);
 }
 
-/* Rows a float32 model (or a double model) reads in place are checked
- * through layer 0's pre-activations, not read twice.  Every non-finite
+/* Rows a float32 model (or a double model) reads in place or copies
+ * unconverted are checked through layer 0's pre-activations, not on their
+ * way in.  Every non-finite
  * input must still be caught - also with zero weights (Inf*0 and NaN*0 are
  * NaN) and wherever it sits - and leave Y untouched, through the narrow
  * direct loops (fan 3) and the GEMM path (fan 40), at one chunk and beyond
@@ -189,26 +190,30 @@ static void test_in_place_input_check(void **state)
             size_t item = prec ? sizeof(float) : sizeof(double);
             for (size_t ri = 0; ri < 4; ri++) {
                 size_t n = rows[ri];
-                unsigned char *X = calloc(n * fan, item), *Y = malloc(n * 2 * item),
+                unsigned char *X = calloc(2 * n * fan, item), *Y = malloc(n * 2 * item),
                               *Y0 = malloc(n * 2 * item);
-                ann_matrix xv = {(ann_dtype)dt, n, fan, (ptrdiff_t)fan, 1, X};
                 ann_matrix yv = {(ann_dtype)dt, n, 2, 2, 1, Y};
                 const size_t where[][2] = {{0, 0}, {n - 1, fan - 1}, {n / 2, fan / 2}};
-                for (int k = 0; k < 3; k++)
-                    for (int w = 0; w < 3; w++) {
-                        size_t off = where[w][0] * fan + where[w][1];
-                        if (prec) ((float *)X)[off] = (float)bads[k];
-                        else ((double *)X)[off] = bads[k];
-                        memset(Y, 0x5a, n * 2 * item);
-                        memcpy(Y0, Y, n * 2 * item);
-                        assert_int_equal(ann_predict_view(m, &xv, &yv), ANN_ERR_NON_FINITE);
-                        char want[64];
-                        snprintf(want, sizeof want, "X[%zu][%zu]", where[w][0], where[w][1]);
-                        assert_non_null(strstr(ann_errmsg(m), want));
-                        assert_memory_equal(Y, Y0, n * 2 * item);
-                        if (prec) ((float *)X)[off] = 0;
-                        else ((double *)X)[off] = 0;
-                    }
+                /* rows in place (dense), and rows copied (2 * fan apart:
+                 * unconverted, so checked the same way) */
+                for (size_t rs = fan; rs <= 2 * fan; rs += fan) {
+                    for (int k = 0; k < 3; k++)
+                        for (int w = 0; w < 3; w++) {
+                            ann_matrix xv = {(ann_dtype)dt, n, fan, (ptrdiff_t)rs, 1, X};
+                            size_t off = where[w][0] * rs + where[w][1];
+                            if (prec) ((float *)X)[off] = (float)bads[k];
+                            else ((double *)X)[off] = bads[k];
+                            memset(Y, 0x5a, n * 2 * item);
+                            memcpy(Y0, Y, n * 2 * item);
+                            assert_int_equal(ann_predict_view(m, &xv, &yv), ANN_ERR_NON_FINITE);
+                            char want[64];
+                            snprintf(want, sizeof want, "X[%zu][%zu]", where[w][0], where[w][1]);
+                            assert_non_null(strstr(ann_errmsg(m), want));
+                            assert_memory_equal(Y, Y0, n * 2 * item);
+                            if (prec) ((float *)X)[off] = 0;
+                            else ((double *)X)[off] = 0;
+                        }
+                }
                 free(X);
                 free(Y);
                 free(Y0);
