@@ -85,10 +85,10 @@ void cblas_dgemm(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TR
         }                                                                      \
     } while (0)
 
-/* A field of /proc/self/status in KiB. */
-static double vm_kib(const char *key)
+/* A field of a /proc file such as /proc/self/status, in KiB (0 if absent). */
+static double proc_kib(const char *file, const char *key)
 {
-    FILE *f = fopen("/proc/self/status", "r");
+    FILE *f = fopen(file, "r");
     char line[256];
     double v = 0;
     while (f && fgets(line, sizeof line, f))
@@ -98,6 +98,8 @@ static double vm_kib(const char *key)
         fclose(f);
     return v;
 }
+
+static double vm_kib(const char *key) { return proc_kib("/proc/self/status", key); }
 
 static ann *make_net(size_t n_in, size_t L, const size_t *units,
                      const ann_activation *acts, int f32)
@@ -274,6 +276,10 @@ static int cmd_fmnist(int argc, char **argv)
      * clear_refs "5") before each epoch, then compare VmHWM after it with
      * VmRSS before the fit (the floor's buffers are freed in between). */
     ck.rss0 = vm_kib("VmRSS:") / 1024.0;
+    /* How much of the process (mostly the training rows) the kernel backs
+     * with transparent huge pages (bench_xmalloc asks for them): a
+     * shuffled gather from 4 KiB pages misses the TLB on most rows. */
+    double thp_mib = proc_kib("/proc/self/smaps_rollup", "AnonHugePages:") / 1024.0;
     clock_start(&ck);
     CHECK(ann_fit_labels_view(m, &vtr, tr.y));
     clock_stop(&ck); /* the fit's return after its last callback */
@@ -328,12 +334,12 @@ static int cmd_fmnist(int argc, char **argv)
            "\"infer_sps\":%.1f,\"infer_gemm_frac\":%.4f,\"lat1_us\":%.3f,"
            "\"train_data_mib\":%.1f,\"fit_extra_mib\":%.1f,\"floor_epoch_s\":%.5f,"
            "\"floor_infer_sps\":%.1f,\"floor_infer_stream_sps\":%.1f,"
-           "\"seq_epoch_s\":%.5f,\"seq_gather_s\":%.5f}\n",
+           "\"seq_epoch_s\":%.5f,\"seq_gather_s\":%.5f,\"thp_mib\":%.1f}\n",
            impl, argv[3], opt, bench_threads_env(), epochs, tr.n, t_train,
            (double)(epochs * tr.n) / t_train, g_train / t_train,
            (double)ok / (double)te.n, infer, infer_gf, lat, data_mib, hwm - rss0,
            floor_sum / (double)epochs, infer_floor, infer_stream, 0.5 * (seq0 + seq1),
-           0.5 * (seq_g0 + seq_g1));
+           0.5 * (seq_g0 + seq_g1), thp_mib);
     ann_destroy(m);
     free(Xtr);
     free(Xte);

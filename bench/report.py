@@ -310,6 +310,30 @@ if seqr:
           f"{fmt(summ([r['floor_epoch_s'] / r['seq_epoch_s'] for r in lib]))} | "
           f"{fmt(summ([r['seq_epoch_s'] * r['epochs'] / r['train_s'] for r in lib]))} |")
     P("")
+    P("Where libann's SGD epoch goes, against the adjacent floor (bench_ann's GEMM interposer "
+      "times every product the fit makes): the fit's products ÷ the floor (1 = as fast as each "
+      "product alone, hot in cache), its time outside GEMM (the gather, bias, activations, "
+      "softmax, loss, derivatives, checks; the first epoch also pays the fit's setup) next to the "
+      "sequence's gather, and that time ÷ the floor. floor ÷ epoch = 1 / (products ÷ floor + "
+      "outside ÷ floor). *THP*: MiB of the process in transparent huge pages before the fit "
+      "(the training rows are 180 MiB in float32, 359 in float64; a gather from 4 KiB pages "
+      "misses the TLB on most rows).")
+    P("")
+    P("| prec | thr | products ÷ floor | outside GEMM s/epoch | the sequence's gather s | "
+      "outside GEMM ÷ floor | floor ÷ epoch | THP MiB |")
+    P("|---|---|---|---|---|---|---|---|")
+    for (prec, thr), fl in sorted(floors.items()):
+        lib = sel(work="fmnist", impl="libann", prec=prec, opt="sgd", threads=thr)
+        lib = [r for r in lib if r.get("seq_epoch_s")]
+        ep = lambda r: r["train_s"] / r["epochs"]
+        P(f"| {prec} | {thr} | "
+          f"{fmt(summ([ep(r) * r['train_gemm_frac'] / r['floor_epoch_s'] for r in lib]))} | "
+          f"{fmt(summ([ep(r) * (1 - r['train_gemm_frac']) for r in lib]), 3)} | "
+          f"{fmt(summ([r['seq_gather_s'] for r in lib]), 3)} | "
+          f"{fmt(summ([ep(r) * (1 - r['train_gemm_frac']) / r['floor_epoch_s'] for r in lib]))} | "
+          f"{fmt(summ([r['floor_epoch_s'] / ep(r) for r in lib]))} | "
+          f"{fmt(summ([r.get('thp_mib') for r in lib]), 0)} |")
+    P("")
 shp = [r for r in rows if r.get("work") == "roofline-shape" and str(r["threads"]) == "2" and r["M"] * r["N"] > 0]
 if shp:
     P("Per product at 2 threads (µs, median; ‘1t’ is the same product on 1 thread):")

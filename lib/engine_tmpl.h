@@ -315,6 +315,26 @@ static void SFX(mul_deriv)(ann_activation act, T slope, size_t n,
     }
 }
 
+/* mul_deriv on a B x u block, row by row, and the column sums of the
+ * result into db (db[j] = D[0][j] + D[1][j] + ..., in row order: the bits
+ * of a separate pass), each row summed while it is in L1: the layer's
+ * bias gradient without another pass over D (about 2 ms of a float32
+ * Fashion-MNIST epoch). */
+static void SFX(mul_deriv_sum)(ann_activation act, T slope, size_t B, size_t u,
+                               const T *restrict A, T *restrict D, T *restrict db)
+{
+    for (size_t r = 0; r < B; r++) {
+        T *d = D + r * u;
+        SFX(mul_deriv)(act, slope, u, A + r * u, d);
+        if (r == 0)
+            for (size_t j = 0; j < u; j++)
+                db[j] = d[j];
+        else
+            for (size_t j = 0; j < u; j++)
+                db[j] += d[j];
+    }
+}
+
 /* Range checks on the bits of T, with no floating-point operation (so no
  * trap): |x| as an integer orders like |x|, and Inf and NaN lie above
  * every finite value.  (b & ~sign) + (sign - lim - 1) carries into the
@@ -1147,9 +1167,10 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
         int in_gemm = fused || fused_mom || carry; /* the weights' step is done */
         if (l > 0) {
             /* The input gradient, from the old weights (the fused step
-             * overwrites them).  Layer 0's is never needed: skipped. */
+             * overwrites them).  Layer 0's is never needed: skipped.
+             * With it, layer l - 1's bias gradient. */
             SFX(mm_dw)(B, u, fan, D, W, Dn);
-            SFX(mul_deriv)(m->acts[l - 1], slope, B * fan, prev, Dn);
+            SFX(mul_deriv_sum)(m->acts[l - 1], slope, B, fan, prev, Dn, grad + m->b_off[l - 1]);
         }
         if (fused) {
             GEMM(1, 0, u, fan, B, -upd->lr, D, u, prev, fan, (T)1 - upd->lr * l2,
@@ -1171,11 +1192,13 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
         } else {
             SFX(mm_dta)(B, u, fan, D, prev, gbeta, dW);
         }
-        for (size_t j = 0; j < u; j++)
-            db[j] = D[j];
-        for (size_t r = 1; r < B; r++)
+        if (l + 1 == L) { /* the others' come with their deltas (above) */
             for (size_t j = 0; j < u; j++)
-                db[j] += D[r * u + j];
+                db[j] = D[j];
+            for (size_t r = 1; r < B; r++)
+                for (size_t j = 0; j < u; j++)
+                    db[j] += D[r * u + j];
+        }
         if (l2 != 0 && !in_gemm)
             for (size_t i = 0; i < u * fan; i++)
                 dW[i] += l2 * W[i];
