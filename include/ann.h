@@ -424,10 +424,10 @@ ANN_API ann_status ann_set_progress(ann *model, ann_progress_fn fn, void *user);
  * one epoch, this is exactly one gradient-descent step.
  * Returns ANN_OK; ANN_ERR_INVALID_ARGUMENT, ANN_ERR_NON_FINITE (message
  * names the array, row and column; X's values may be checked as
- * the first epoch reads each row - rows read without conversion through
- * layer 0's pre-activations (so FE_INVALID may be left raised in the
- * thread's status flags), unless FE_INVALID or FE_OVERFLOW is trapped;
- * other rows before they enter any arithmetic - and
+ * the first epoch reads each row - rows of the model's type with unit
+ * column stride through layer 0's pre-activations (so FE_INVALID may be
+ * left raised in the thread's status flags), unless FE_INVALID or
+ * FE_OVERFLOW is trapped; other rows before they enter any arithmetic - and
  * a bad one then undoes what the epoch had done, so the model is unchanged
  * all the same, and a bad row is reported even if training diverged
  * before reaching it), ANN_ERR_TOO_LARGE, ANN_ERR_OUT_OF_MEMORY

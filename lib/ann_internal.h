@@ -226,7 +226,9 @@ typedef struct ann__batch_src {
     const size_t *idx;        /* row indices, or NULL = consecutive rows */
     int scale_y;              /* training: targets through m->tgt */
     int check_x;              /* gather checks the X rows (see ann__gather) */
-    int defer_x;              /* ... in-place rows through layer 0 instead */
+    int defer_x;              /* ... rows of T with unit column stride
+                               * (in place or copied, no input transform)
+                               * through layer 0 instead */
 } ann__batch_src;
 
 /* 1 if the calling thread runs with an invalid-operation or overflow trap
@@ -302,8 +304,9 @@ void ann__ws_free(ann__ws *ws);
  * conversion or reordering is needed.  With src->check_x, returns 1 if an
  * X row holds a value that is not finite (or, for float models, beyond
  * float's range) - checked on the same pass as the copy - and the batch
- * must not be used; otherwise 0.  With src->defer_x too, rows used in
- * place or copied unconverted are not checked here: ws->x_deferred is set
+ * must not be used; otherwise 0.  With src->defer_x too, rows of the
+ * model's type with unit column stride, used in place or copied (and no
+ * input transform), are not checked here: ws->x_deferred is set
  * and forward checks layer 0's pre-activations instead, fewer values and
  * still in cache (a non-finite input makes every pre-activation of its row
  * non-finite: NaN*w, Inf*0 and Inf-Inf are NaN, Inf*w is Inf), so the

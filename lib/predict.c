@@ -31,10 +31,11 @@ static ann_status run(const ann *m, const char *fn, const ann_matrix *Xm,
     ann_status st = ann__view_from(m, 0, fn, "X", Xm, 0, n_in, 0, &X);
     if (st == ANN_OK && kind != OUT_LABELS)
         st = ann__view_from(m, 0, fn, "Y", Ym, X.rows, n_out, kind == OUT_VALUES, &Y);
-    /* Up to one chunk, X is checked while gather copies it (one pass over
-     * the caller's data instead of two; nothing is written before the
-     * check).  Larger inputs are checked first, so that a bad row late in
-     * X leaves Y untouched too. */
+    /* Up to one chunk, X is checked as gather reads it (one pass over the
+     * caller's data instead of two; nothing is written before the check):
+     * on the copy, or for rows of the model's type with unit column stride
+     * through layer 0's pre-activations (ann__gather).  Larger inputs are
+     * checked first, so that a bad row late in X leaves Y untouched too. */
     int fused = X.rows <= CHUNK;
     if (st == ANN_OK && !fused)
         st = ann__check_view(m, 0, "X", &X);
