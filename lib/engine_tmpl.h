@@ -571,13 +571,14 @@ static int SFX(gather)(const ann *m, ann__ws *ws, const ann__batch_src *src,
     *xp = direct_x ? (const void *)x0 : (const void *)x;
     *yp = direct_y ? (const void *)((const T *)src->Y->data + (ptrdiff_t)row0 * src->Y->rs)
                    : (const void *)y;
-    /* Rows of T copied as they are (no conversion, no transform after)
-     * are deferred like rows used in place: a check on the copy's pass
-     * made a shuffled float32 Fashion-MNIST epoch's gather 25-27% slower
-     * (31-34 ms against 25-27; the copy is then an element loop whose
-     * loads hold up the next rows' fetches instead of one rep movsb) */
+    /* Rows of T (no conversion, no transform after), used in place or
+     * copied as they are: a check on the copy's pass made a shuffled
+     * float32 Fashion-MNIST epoch's gather 25-27% slower (31-34 ms against
+     * 25-27; the copy is then an element loop whose loads hold up the next
+     * rows' fetches instead of one rep movsb).  (Rows used in place are
+     * always such rows.) */
     int native = src->X->dtype == DT && src->X->cs == 1 && !m->prep.mode;
-    ws->x_deferred = (direct_x || native) && src->check_x && src->defer_x;
+    ws->x_deferred = native && src->check_x && src->defer_x;
     if (direct_x && src->check_x && !src->defer_x) {
         ann__view rows = *src->X;
         rows.rows = count;
@@ -1192,13 +1193,10 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
         } else {
             SFX(mm_dta)(B, u, fan, D, prev, gbeta, dW);
         }
-        if (l + 1 == L) { /* the others' come with their deltas (above) */
-            for (size_t j = 0; j < u; j++)
-                db[j] = D[j];
-            for (size_t r = 1; r < B; r++)
-                for (size_t j = 0; j < u; j++)
-                    db[j] += D[r * u + j];
-        }
+        /* The output layer's bias gradient: the sums alone (identity's
+         * derivative is 1); the others' come with their deltas (above). */
+        if (l + 1 == L)
+            SFX(mul_deriv_sum)(ANN_ACT_IDENTITY, slope, B, u, yh, D, db);
         if (l2 != 0 && !in_gemm)
             for (size_t i = 0; i < u * fan; i++)
                 dW[i] += l2 * W[i];
