@@ -23,7 +23,12 @@
  * GEMM floor is the least Adam ÷ SGD epoch ratio any implementation that
  * runs its GEMMs at the floor and updates Adam exactly, in one pass on one
  * thread, can reach; likewise for momentum.  SGD's own pass is still
- * reported (upd_sgd_s): what an unfused SGD step costs. */
+ * reported (upd_sgd_s): what an unfused SGD step costs.  So is the pass
+ * of momentum's carried velocity (upd_momentum_carried_s: w -= lr v,
+ * v = mu v, on a v fresh from the GEMM; 4 streams over the parameters
+ * against the one-pass update's 5), the least any bit-exact momentum step
+ * needs besides SGD's GEMMs: a GEMM writes one of v and w, and both change
+ * at every step. */
 #include "bench_floor.h"
 
 void openblas_set_num_threads(int);
@@ -49,6 +54,17 @@ static int f32;
             g[i] = 0;                                                          \
         }                                                                      \
     }                                                                          \
+    /* momentum's carried velocity (libann on one thread): the GEMM has     \
+     * made v the velocity; the pass steps w and leaves mu v for the next   \
+     * step's GEMM to accumulate onto (4 streams, no gradient) */           \
+    __attribute__((target_clones("avx2", "default"))) static void    \
+    upd_momc_##SFX(size_t n, T *restrict w, T *restrict v, T lr, T mu)         \
+    {                                                                          \
+        for (size_t i = 0; i < n; i++) {                                       \
+            w[i] -= lr * v[i];                                                 \
+            v[i] = mu * v[i];                                                  \
+        }                                                                      \
+    }                                                                          \
     __attribute__((target_clones("avx2", "default"))) static void    \
     upd_adam_##SFX(size_t n, T *restrict w, T *restrict g, T *restrict mo,     \
                    T *restrict ve, T step, T eps)                              \
@@ -66,12 +82,12 @@ UPD_FUNCS(double, sqrt, d)
 
 /* Seconds per step of each pass over n parameters (median of 7 blocks of
  * >= 20 ms; the gradient is refilled outside the clock). */
-static void time_updates(size_t n, double out[3])
+static void time_updates(size_t n, double out[4])
 {
     size_t es = f32 ? 4 : 8;
     char *w = bench_xmalloc(n * es), *g = bench_xmalloc(n * es), *a = bench_xmalloc(n * es),
          *b = bench_xmalloc(n * es);
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         double blk[7];
         for (size_t i = 0; i < n; i++) {
             double gi = 1e-3 * (double)(i % 7) - 2e-3, wi = 0.01 * (double)(i % 13);
@@ -98,6 +114,10 @@ static void time_updates(size_t n, double out[3])
                 else if (k == 1)
                     f32 ? upd_mom_f(n, (float *)w, (float *)g, (float *)a, 0.01f, 0.9f)
                         : upd_mom_d(n, (double *)w, (double *)g, (double *)a, 0.01, 0.9);
+                else if (k == 3)
+                    /* g's refill above stands in for v's, written by the GEMM */
+                    f32 ? upd_momc_f(n, (float *)w, (float *)g, 0.01f, 0.9f)
+                        : upd_momc_d(n, (double *)w, (double *)g, 0.01, 0.9);
                 else
                     f32 ? upd_adam_f(n, (float *)w, (float *)g, (float *)a, (float *)b, 1e-3f, 1e-8f)
                         : upd_adam_d(n, (double *)w, (double *)g, (double *)a, (double *)b, 1e-3, 1e-8);
@@ -182,7 +202,7 @@ int main(int argc, char **argv)
     size_t n_params = 0;
     for (size_t l = 0; l < L; l++)
         n_params += units[l] * (fan[l] + 1);
-    double upd[3];
+    double upd[4];
     time_updates(n_params, upd);
     double steps = (double)(nfull + (rem ? 1 : 0));
     printf("{\"work\":\"roofline\",\"prec\":\"%s\",\"threads\":\"%d\",\"rows\":%zu,\"batch\":%zu,"
@@ -190,11 +210,13 @@ int main(int argc, char **argv)
            "\"train_sps\":%.1f,\"infer_1000_s\":%.6f,\"infer_best_1000_s\":%.6f,"
            "\"infer_sps\":%.1f,\"params\":%zu,\"upd_sgd_s\":%.5f,\"upd_momentum_s\":%.5f,"
            "\"upd_adam_s\":%.5f,\"min_momentum_ratio\":%.4f,\"min_adam_ratio\":%.4f,"
-           "\"seq_epoch_s\":%.5f,\"seq_gather_s\":%.5f,\"seq_ceiling\":%.4f}\n",
+           "\"seq_epoch_s\":%.5f,\"seq_gather_s\":%.5f,\"seq_ceiling\":%.4f,"
+           "\"upd_momentum_carried_s\":%.5f}\n",
            argv[1], threads, rows, Bt, epoch_all, epoch_nodx0, epoch_best, dx0,
            (double)rows / epoch_nodx0, infer, infer_best, 1000.0 / infer, n_params,
            upd[0] * steps, upd[1] * steps, upd[2] * steps,
            (epoch_nodx0 + upd[1] * steps) / epoch_nodx0,
-           (epoch_nodx0 + upd[2] * steps) / epoch_nodx0, seq, seq_gather, epoch_nodx0 / seq);
+           (epoch_nodx0 + upd[2] * steps) / epoch_nodx0, seq, seq_gather, epoch_nodx0 / seq,
+           upd[3] * steps);
     return 0;
 }
