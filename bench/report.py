@@ -162,14 +162,17 @@ P("The floor columns come from `bench_roofline`: the GEMM floor of an epoch plus
   "ratio an implementation whose GEMMs run at the floor and whose momentum or Adam update is "
   "one exact single-threaded pass can reach; above 1.05 the target is out of reach that way.  "
   "The last column is what one such pass costs an epoch (SGD's own pass, for comparison: "
-  "`upd_sgd_s` in the raw results).")
+  "`upd_sgd_s` in the raw results).  *carried*: the same with the pass of libann's "
+  "one-thread momentum instead (w ← w − lr·v, v ← mu·v on a velocity the GEMM has just "
+  "accumulated onto: 4 streams, no gradient; `upd_momentum_carried_s`), the least a "
+  "bit-exact momentum step adds to SGD's GEMMs, timed the same way.")
 P("")
 P("Drift-corrected: each run's epoch time divided by its own adjacent GEMM floor, then "
   "optimizer ÷ SGD (the two runs are minutes apart; this takes the machine's speed at the "
   "time of each out).  The check uses the drift-corrected ratio.")
 P("")
-P("| prec | threads | momentum ÷ SGD | Adam ÷ SGD | drift-corrected momentum ÷ SGD | drift-corrected Adam ÷ SGD | floor: momentum ÷ SGD | floor: Adam ÷ SGD | Adam pass ms/epoch |")
-P("|---|---|---|---|---|---|---|---|---|")
+P("| prec | threads | momentum ÷ SGD | Adam ÷ SGD | drift-corrected momentum ÷ SGD | drift-corrected Adam ÷ SGD | floor: momentum ÷ SGD | floor: Adam ÷ SGD | floor: carried momentum ÷ SGD | Adam pass ms/epoch |")
+P("|---|---|---|---|---|---|---|---|---|---|")
 for prec, thr in sorted({(c[0], c[1]) for c in configs}):
     sgd_r = sel(work="fmnist", impl="libann", prec=prec, threads=thr, opt="sgd")
     sgd = by_rep(sgd_r, lambda r: r["train_s"])
@@ -193,6 +196,9 @@ for prec, thr in sorted({(c[0], c[1]) for c in configs}):
                        f"with an exact one-pass update {lo})", f"{fmt(chk, 3)} (raw {fmt(rr, 3)})",
                        chk is not None and chk[0] <= 1.05))
     cells += corr_cells + floor_cells
+    carried = [r for r in fl if "upd_momentum_carried_s" in r]
+    cells.append(fmt(summ([(r["epoch_s"] + r["upd_momentum_carried_s"]) / r["epoch_s"]
+                           for r in carried]), 3))
     cells.append(fmt(summ([1e3 * r["upd_adam_s"] for r in fl]), 1))
     P("| " + " | ".join([prec, thr] + cells) + " |")
 P("")
