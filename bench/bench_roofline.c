@@ -26,9 +26,9 @@
  * reported (upd_sgd_s): what an unfused SGD step costs.  So is the pass
  * of momentum's carried velocity (upd_momentum_carried_s: w -= lr v,
  * v = mu v, on a v fresh from the GEMM; 4 streams over the parameters
- * against the one-pass update's 5), the least any bit-exact momentum step
- * needs besides SGD's GEMMs: a GEMM writes one of v and w, and both change
- * at every step. */
+ * against the one-pass update's 5): what libann's bit-exact momentum step
+ * adds to SGD's GEMMs (a GEMM can write only one of v and w, and both
+ * change at every step). */
 #include "bench_floor.h"
 
 void openblas_set_num_threads(int);

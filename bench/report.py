@@ -164,7 +164,7 @@ P("The floor columns come from `bench_roofline`: the GEMM floor of an epoch plus
   "The last column is what one such pass costs an epoch (SGD's own pass, for comparison: "
   "`upd_sgd_s` in the raw results).  *carried*: the same with the pass of libann's "
   "one-thread momentum instead (w ← w − lr·v, v ← mu·v on a velocity the GEMM has just "
-  "accumulated onto: 4 streams, no gradient; `upd_momentum_carried_s`), the least a "
+  "accumulated onto: 4 streams, no gradient; `upd_momentum_carried_s`), what libann's "
   "bit-exact momentum step adds to SGD's GEMMs, timed the same way.")
 P("")
 P("Drift-corrected: each run's epoch time divided by its own adjacent GEMM floor, then "
