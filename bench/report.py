@@ -306,10 +306,14 @@ if seqr:
     P("| prec | thr | sequence s (roofline run) | its gather s | floor ÷ sequence (roofline run) | "
       "sequence s (next to the fit) | floor ÷ sequence (next to the fit) | libann SGD ÷ sequence (next to the fit) |")
     P("|---|---|---|---|---|---|---|---|")
+    def seq_fits(prec, thr):
+        """libann's SGD fits that timed the step sequence next to them"""
+        return [r for r in sel(work="fmnist", impl="libann", prec=prec, opt="sgd", threads=thr)
+                if r.get("seq_epoch_s")]
+
     for (prec, thr), fl in sorted(floors.items()):
         fs = [r for r in fl if r.get("seq_epoch_s")]
-        lib = sel(work="fmnist", impl="libann", prec=prec, opt="sgd", threads=thr)
-        lib = [r for r in lib if r.get("seq_epoch_s")]
+        lib = seq_fits(prec, thr)
         P(f"| {prec} | {thr} | {fmt(summ([r['seq_epoch_s'] for r in fs]), 3)} | "
           f"{fmt(summ([r['seq_gather_s'] for r in fs]), 3)} | {fmt(summ([r['seq_ceiling'] for r in fs]))} | "
           f"{fmt(summ([r['seq_epoch_s'] for r in lib]), 3)} | "
@@ -328,9 +332,8 @@ if seqr:
     P("| prec | thr | products ÷ floor | outside GEMM s/epoch | the sequence's gather s | "
       "outside GEMM ÷ floor | floor ÷ epoch | THP MiB |")
     P("|---|---|---|---|---|---|---|---|")
-    for (prec, thr), fl in sorted(floors.items()):
-        lib = sel(work="fmnist", impl="libann", prec=prec, opt="sgd", threads=thr)
-        lib = [r for r in lib if r.get("seq_epoch_s")]
+    for prec, thr in sorted(floors):
+        lib = seq_fits(prec, thr)
         ep = lambda r: r["train_s"] / r["epochs"]
         P(f"| {prec} | {thr} | "
           f"{fmt(summ([ep(r) * r['train_gemm_frac'] / r['floor_epoch_s'] for r in lib]))} | "
