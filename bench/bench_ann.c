@@ -174,6 +174,33 @@ static void hwm_reset(void)
     }
 }
 
+/* The momentum step sequence next to a momentum fit (bench_floor.h):
+ * seconds per epoch of SGD's sequence (way 0) and of each exact momentum
+ * way, one epoch each after a warm-up, on the fit's rows, with the
+ * gather's and the one-thread pass's shares. */
+typedef struct {
+    double t[4], g[4], p[4];
+} mseq_t;
+
+static const char *const floor_way_name[4] = {"sgd", "carried", "beta", "axpy"};
+
+static void mom_seq(int f32, const void *X, size_t rows, mseq_t *ms)
+{
+    for (int w = FLOOR_SGD; w <= FLOOR_MOM_AXPY; w++)
+        ms->t[w] = floor_seq_epoch_way(f32, X, rows, 128, 1, w, &ms->g[w], &ms->p[w]);
+}
+
+/* A way's epoch (mean of both sides), at more than one thread with its
+ * gather and one-thread pass split perfectly over two (the least an
+ * implementation with a helper thread could take). */
+static double mom_seq_s(const mseq_t *a, const mseq_t *b, int w, int split)
+{
+    double t = 0.5 * (a->t[w] + b->t[w]);
+    if (split)
+        t -= 0.25 * (a->g[w] + b->g[w] + a->p[w] + b->p[w]);
+    return t;
+}
+
 /* cmd_fmnist's timing of one fit, epoch by epoch, from its progress
  * callback. */
 typedef struct {
@@ -266,6 +293,12 @@ static int cmd_fmnist(int argc, char **argv)
     int seq_on = !init && !strcmp(opt, "sgd");
     double seq_g0 = 0, seq_g1 = 0;
     double seq0 = seq_on ? floor_seq_epoch(f32, Xtr, tr.n, 128, 1, &seq_g0) : 0;
+    /* Next to a momentum fit: the momentum sequence, the fastest of the
+     * exact ways (bench_floor.h), and SGD's sequence beside it. */
+    int mseq_on = !init && !strcmp(opt, "momentum");
+    mseq_t ms0 = {0}, ms1 = {0};
+    if (mseq_on)
+        mom_seq(f32, Xtr, tr.n, &ms0);
     epoch_clock ck = {0};
     ck.f32 = f32;
     ck.rows = tr.n;
@@ -284,6 +317,14 @@ static int cmd_fmnist(int argc, char **argv)
     CHECK(ann_fit_labels_view(m, &vtr, tr.y));
     clock_stop(&ck); /* the fit's return after its last callback */
     double seq1 = seq_on ? floor_seq_epoch(f32, Xtr, tr.n, 128, 1, &seq_g1) : 0;
+    int mway = FLOOR_MOM_CARRIED; /* the fastest way, by the mean of both */
+    int split = atoi(bench_threads_env()) > 1;
+    if (mseq_on) {
+        mom_seq(f32, Xtr, tr.n, &ms1);
+        for (int w = FLOOR_MOM_CARRIED; w <= FLOOR_MOM_AXPY; w++)
+            if (mom_seq_s(&ms0, &ms1, w, split) < mom_seq_s(&ms0, &ms1, mway, split))
+                mway = w;
+    }
     CHECK(ann_set_progress(m, NULL, NULL));
     double t_train = ck.t_train, g_train = ck.g_train, hwm = ck.hwm;
     double floor_sum = ck.floor_sum, rss0 = ck.rss0;
@@ -298,9 +339,11 @@ static int cmd_fmnist(int argc, char **argv)
     char impl[64];
     snprintf(impl, sizeof impl, "libann%s%s", init ? "-" : "", init ? init : "");
     double infer = 0, infer_gf = 0, lat = 0, infer_floor = 0, infer_stream = 0;
+    double infer_ew = 0, relu_frac = 0;
     if (!init) {
         double floor_before = floor_infer_1000(f32, FLOOR_ADJ_BLOCK_S, FLOOR_ADJ_BLOCKS);
         double stream_before = floor_infer_stream_1000(f32, Xte, te.n, 5);
+        double relu0, ew_before = floor_infer_stream_ew_1000(f32, Xte, te.n, 5, 1, &relu0);
         /* Inference at batch 1024: ann_predict on 1024-row slices of the
          * test set, several passes, median pass rate. */
         void *out = bench_xmalloc(1024 * 10 * esz);
@@ -318,11 +361,14 @@ static int cmd_fmnist(int argc, char **argv)
             rates[r] = (double)(nb * 1024) / dt;
             gfr[r] = gemm_seconds / dt;
         }
+        double relu1, ew_after = floor_infer_stream_ew_1000(f32, Xte, te.n, 5, 1, &relu1);
         double stream_after = floor_infer_stream_1000(f32, Xte, te.n, 5);
         double floor_after = floor_infer_1000(f32, FLOOR_ADJ_BLOCK_S, FLOOR_ADJ_BLOCKS);
         /* samples/s at the mean of the floors before and after */
         infer_floor = 1000.0 / (0.5 * (floor_before + floor_after));
         infer_stream = 1000.0 / (0.5 * (stream_before + stream_after));
+        infer_ew = 1000.0 / (0.5 * (ew_before + ew_after));
+        relu_frac = (relu0 + relu1) / (ew_before + ew_after);
         infer = bench_median(rates, 5);
         infer_gf = bench_median(gfr, 5);
         lat = one_row_ns(m, Xte, te.d, te.n, 1, f32) / 1000.0;
@@ -334,12 +380,19 @@ static int cmd_fmnist(int argc, char **argv)
            "\"infer_sps\":%.1f,\"infer_gemm_frac\":%.4f,\"lat1_us\":%.3f,"
            "\"train_data_mib\":%.1f,\"fit_extra_mib\":%.1f,\"floor_epoch_s\":%.5f,"
            "\"floor_infer_sps\":%.1f,\"floor_infer_stream_sps\":%.1f,"
-           "\"seq_epoch_s\":%.5f,\"seq_gather_s\":%.5f,\"thp_mib\":%.1f}\n",
+           "\"seq_epoch_s\":%.5f,\"seq_gather_s\":%.5f,\"thp_mib\":%.1f,"
+           "\"mseq_epoch_s\":%.5f,\"mseq_sgd_s\":%.5f,\"mseq_way\":\"%s\","
+           "\"mseq_raw_s\":%.5f,\"mseq_sgd_raw_s\":%.5f,"
+           "\"floor_infer_ew_sps\":%.1f,\"infer_ew_relu_frac\":%.4f}\n",
            impl, argv[3], opt, bench_threads_env(), epochs, tr.n, t_train,
            (double)(epochs * tr.n) / t_train, g_train / t_train,
            (double)ok / (double)te.n, infer, infer_gf, lat, data_mib, hwm - rss0,
            floor_sum / (double)epochs, infer_floor, infer_stream, 0.5 * (seq0 + seq1),
-           0.5 * (seq_g0 + seq_g1), thp_mib);
+           0.5 * (seq_g0 + seq_g1), thp_mib, mseq_on ? mom_seq_s(&ms0, &ms1, mway, split) : 0,
+           mseq_on ? mom_seq_s(&ms0, &ms1, FLOOR_SGD, split) : 0,
+           mseq_on ? floor_way_name[mway] : "", mseq_on ? mom_seq_s(&ms0, &ms1, mway, 0) : 0,
+           mseq_on ? mom_seq_s(&ms0, &ms1, FLOOR_SGD, 0) : 0,
+           infer_ew, relu_frac);
     ann_destroy(m);
     free(Xtr);
     free(Xte);

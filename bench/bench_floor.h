@@ -130,7 +130,37 @@ static inline double floor_infer_1000(int f32, double block_s, int nblk)
  * avoids (bench/RESULTS.md gives the ratio of the two floors).  Seconds
  * per 1000 predictions: the median of nblk passes (nblk <= 15) after one
  * pass of warm-up. */
+static inline double floor_infer_stream_ew_1000(int f32, const void *X, size_t n, int nblk,
+                                                int ew, double *relu_1000);
+
 static inline double floor_infer_stream_1000(int f32, const void *X, size_t n, int nblk)
+{
+    return floor_infer_stream_ew_1000(f32, X, n, nblk, 0, NULL);
+}
+
+__attribute__((target_clones("avx2", "default"))) static void floor_relu_f(size_t n, float *z)
+{
+    for (size_t i = 0; i < n; i++)
+        z[i] = z[i] > 0 ? z[i] : 0;
+}
+
+__attribute__((target_clones("avx2", "default"))) static void floor_relu_d(size_t n, double *z)
+{
+    for (size_t i = 0; i < n; i++)
+        z[i] = z[i] > 0 ? z[i] : 0;
+}
+
+/* floor_infer_stream_1000 with ew set: the least element-wise work of a
+ * prediction added, on the calling thread.  Each product starts from its
+ * layer's bias rows with beta 1 (libann's way: it replaces the zeroing
+ * pass OpenBLAS makes for beta 0, so the products cost the same), and the
+ * hidden layers' outputs get one ReLU pass.  No softmax, no check of the
+ * inputs, no conversion: less than ann_predict must do, so the in-cache
+ * floor ÷ this is a ceiling for any implementation that does its
+ * element-wise work on the calling thread.  *relu_1000: the ReLU passes'
+ * share of the result. */
+static inline double floor_infer_stream_ew_1000(int f32, const void *X, size_t n, int nblk,
+                                                int ew, double *relu_1000)
 {
     size_t es = f32 ? 4 : 8, nb = n / 1024;
     void *W[FLOOR_L], *Z[FLOOR_L];
@@ -140,24 +170,96 @@ static inline double floor_infer_stream_1000(int f32, const void *X, size_t n, i
         Z[l] = bench_xmalloc(1024 * floor_units[l] * es);
         floor_fill(f32, W[l], nw, 0.002, 89);
     }
-    double t[16];
+    char *bias = bench_xmalloc(floor_units[0] * es);
+    floor_fill(f32, bias, floor_units[0], -0.01, 7);
+    double t[16], tr[16];
     if (nblk > 15)
         nblk = 15;
     for (int b = -1; b < nblk; b++) {
-        double t0 = bench_now();
+        double trelu = 0, t0 = bench_now();
         for (size_t s = 0; s < nb; s++)
             for (size_t l = 0; l < FLOOR_L; l++) {
+                size_t u = floor_units[l];
                 const void *in = l ? Z[l - 1] : (const char *)X + s * 1024 * floor_fan[0] * es;
-                floor_gemm(f32, 0, 1, 1024, floor_units[l], floor_fan[l], in, W[l], Z[l]);
+                if (!ew) {
+                    floor_gemm(f32, 0, 1, 1024, u, floor_fan[l], in, W[l], Z[l]);
+                    continue;
+                }
+                for (size_t r = 0; r < 1024; r++)
+                    memcpy((char *)Z[l] + r * u * es, bias, u * es);
+                floor_gemm_ab(f32, 0, 1, 1024, u, floor_fan[l], 1, in, W[l], 1, Z[l]);
+                if (l + 1 < FLOOR_L) {
+                    double r0 = bench_now();
+                    f32 ? floor_relu_f(1024 * u, Z[l]) : floor_relu_d(1024 * u, Z[l]);
+                    trelu += bench_now() - r0;
+                }
             }
-        if (b >= 0)
+        if (b >= 0) {
             t[b] = (bench_now() - t0) * 1000.0 / (double)(nb * 1024);
+            tr[b] = trelu * 1000.0 / (double)(nb * 1024);
+        }
     }
     for (size_t l = 0; l < FLOOR_L; l++) {
         free(W[l]);
         free(Z[l]);
     }
+    free(bias);
+    if (relu_1000)
+        *relu_1000 = bench_median(tr, (size_t)nblk);
     return bench_median(t, (size_t)nblk);
+}
+
+/* ---- momentum's exact step on OpenBLAS ----------------------------------
+ * Heavy-ball momentum, v <- mu v + g, w <- w - lr v, rounded as written,
+ * changes both v and w at every step, and a GEMM writes only one of them,
+ * so an exact step built on OpenBLAS needs the weight-gradient GEMM onto
+ * v and at least one pass over w.  Three ways, each timed in the momentum
+ * sequence below (FLOOR_MOM_*):
+ *   CARRIED  GEMM onto v with beta 1, then one pass w -= lr v, v = mu v
+ *            (the next step's GEMM accumulates onto mu v): 4 streams.
+ *   BETA     GEMM with beta mu (OpenBLAS scales v in a pass of its own
+ *            before the product, on its threads), then w -= lr v: 3 + 2.
+ *   AXPY     as BETA, with the step as cblas ?axpy (on OpenBLAS's threads).
+ * Reformulations that scale v or fold lr into the GEMM's alpha round
+ * differently, so they are not this step. */
+enum { FLOOR_SGD = 0, FLOOR_MOM_CARRIED, FLOOR_MOM_BETA, FLOOR_MOM_AXPY };
+
+#define FLOOR_MOM_PASSES(T, SFX)                                               \
+    __attribute__((target_clones("avx2", "default"))) static void            \
+    floor_momc_##SFX(size_t n, T *restrict w, T *restrict v, T lr, T mu)      \
+    {                                                                          \
+        for (size_t i = 0; i < n; i++) {                                       \
+            w[i] -= lr * v[i];                                                 \
+            v[i] = mu * v[i];                                                  \
+        }                                                                      \
+    }                                                                          \
+    __attribute__((target_clones("avx2", "default"))) static void            \
+    floor_momw_##SFX(size_t n, T *restrict w, const T *restrict v, T lr)      \
+    {                                                                          \
+        for (size_t i = 0; i < n; i++)                                         \
+            w[i] -= lr * v[i];                                                 \
+    }
+FLOOR_MOM_PASSES(float, f)
+FLOOR_MOM_PASSES(double, d)
+
+/* one layer's momentum step, the way given (W, V: u x k); returns the
+ * seconds of its one-thread pass (0 for AXPY) */
+static inline double floor_mom_step(int f32, int way, size_t u, size_t k, size_t B,
+                                    const void *D, const void *A, void *W, void *V, double lr,
+                                    double mu)
+{
+    size_t n = u * k;
+    floor_gemm_ab(f32, 1, 0, u, k, B, 1, D, A, way == FLOOR_MOM_CARRIED ? 1 : mu, V);
+    double t0 = bench_now();
+    if (way == FLOOR_MOM_CARRIED)
+        f32 ? floor_momc_f(n, W, V, (float)lr, (float)mu) : floor_momc_d(n, W, V, lr, mu);
+    else if (way == FLOOR_MOM_BETA)
+        f32 ? floor_momw_f(n, W, V, (float)lr) : floor_momw_d(n, W, V, lr);
+    else if (f32)
+        cblas_saxpy((blasint)n, (float)-lr, V, 1, W, 1);
+    else
+        cblas_daxpy((blasint)n, -lr, V, 1, W, 1);
+    return way == FLOOR_MOM_AXPY ? 0 : bench_now() - t0;
 }
 
 /* ---- the step sequence ---------------------------------------------------
@@ -180,18 +282,28 @@ static inline double floor_infer_stream_1000(int f32, const void *X, size_t n, i
  * helper thread, so there the ceiling is an estimate, not a bound.)
  * Seconds per epoch, the median of nep (<= 15) after one warm-up epoch;
  * *gather_s is the gather's share in the same epochs.  (bench_roofline
- * reports it against the floor; bench_ann next to each SGD fit.) */
-static inline double floor_seq_epoch(int f32, const void *Xc, size_t rows, size_t Bt, int nep,
-                                     double *gather_s)
+ * reports it against the floor; bench_ann next to each SGD fit.)
+ *
+ * floor_seq_epoch_way is the same epoch with momentum's step made one of
+ * the ways above instead (way FLOOR_MOM_*; FLOOR_SGD is floor_seq_epoch):
+ * the least an exact momentum epoch on these products can take that way.
+ * *pass_s (if not NULL): the share of its one-thread passes (0 for SGD and
+ * AXPY), which an implementation could split over its threads. */
+static inline double floor_seq_epoch_way(int f32, const void *Xc, size_t rows, size_t Bt,
+                                         int nep, int way, double *gather_s, double *pass_s)
 {
     size_t es = f32 ? 4 : 8, L = FLOOR_L, d = floor_fan[0];
     char *Xown = Xc ? NULL : bench_xmalloc(rows * d * es), *Xb = bench_xmalloc(Bt * d * es);
     const char *X = Xc ? (const char *)Xc : Xown;
-    void *W[FLOOR_L], *Z[FLOOR_L], *D[2];
+    void *W[FLOOR_L], *Z[FLOOR_L], *V[FLOOR_L] = {0}, *D[2];
     for (size_t l = 0; l < L; l++) {
         W[l] = bench_xmalloc(floor_units[l] * floor_fan[l] * es);
         Z[l] = bench_xmalloc(Bt * floor_units[l] * es);
         floor_fill(f32, W[l], floor_units[l] * floor_fan[l], 0.002, 89);
+        if (way != FLOOR_SGD) {
+            V[l] = bench_xmalloc(floor_units[l] * floor_fan[l] * es);
+            memset(V[l], 0, floor_units[l] * floor_fan[l] * es);
+        }
     }
     D[0] = bench_xmalloc(Bt * d * es);
     D[1] = bench_xmalloc(Bt * d * es);
@@ -203,7 +315,7 @@ static inline double floor_seq_epoch(int f32, const void *Xc, size_t rows, size_
     uint64_t rng = 0x9E3779B97F4A7C15u;
     /* the weight step's size: small enough that W stays as filled */
     double a = -1e-20;
-    double t[15], g[15];
+    double t[15], g[15], ps[15];
     if (nep > 15)
         nep = 15;
     for (int e = -1; e < nep; e++) {
@@ -212,7 +324,7 @@ static inline double floor_seq_epoch(int f32, const void *Xc, size_t rows, size_
             size_t j = (size_t)(rng % (i + 1)), k = idx[i];
             idx[i] = idx[j], idx[j] = k;
         }
-        double tg = 0, t0 = bench_now();
+        double tg = 0, tp = 0, t0 = bench_now();
         for (size_t s = 0; s < rows; s += Bt) {
             size_t B = rows - s < Bt ? rows - s : Bt;
             double g0 = bench_now();
@@ -232,17 +344,21 @@ static inline double floor_seq_epoch(int f32, const void *Xc, size_t rows, size_
                 void *Dn = D[l & 1];
                 if (l > 0) /* Dn (B x k) = Dl (B x u) W (u x k) */
                     floor_gemm(f32, 0, 0, B, k, u, Dl, W[l], Dn);
-                /* the weight step: W += a Dl^T A */
-                floor_gemm_ab(f32, 1, 0, u, k, B, a, Dl, l ? Z[l - 1] : Xb, 1, W[l]);
+                if (way == FLOOR_SGD) /* the weight step: W += a Dl^T A */
+                    floor_gemm_ab(f32, 1, 0, u, k, B, a, Dl, l ? Z[l - 1] : Xb, 1, W[l]);
+                else /* lr: small enough that W stays as filled */
+                    tp += floor_mom_step(f32, way, u, k, B, Dl, l ? Z[l - 1] : Xb, W[l], V[l],
+                                         1e-30, 0.9);
                 Dl = Dn;
             }
         }
         if (e >= 0)
-            t[e] = bench_now() - t0, g[e] = tg;
+            t[e] = bench_now() - t0, g[e] = tg, ps[e] = tp;
     }
     for (size_t l = 0; l < L; l++) {
         free(W[l]);
         free(Z[l]);
+        free(V[l]);
     }
     free(D[0]);
     free(D[1]);
@@ -250,7 +366,15 @@ static inline double floor_seq_epoch(int f32, const void *Xc, size_t rows, size_
     free(Xb);
     free(idx);
     *gather_s = bench_median(g, (size_t)nep);
+    if (pass_s)
+        *pass_s = bench_median(ps, (size_t)nep);
     return bench_median(t, (size_t)nep);
+}
+
+static inline double floor_seq_epoch(int f32, const void *Xc, size_t rows, size_t Bt, int nep,
+                                     double *gather_s)
+{
+    return floor_seq_epoch_way(f32, Xc, rows, Bt, nep, FLOOR_SGD, gather_s, NULL);
 }
 
 #endif
