@@ -174,31 +174,48 @@ static void hwm_reset(void)
     }
 }
 
-/* The momentum step sequence next to a momentum fit (bench_floor.h):
- * seconds per epoch of SGD's sequence (way 0) and of each exact momentum
- * way, one epoch each after a warm-up, on the fit's rows, with the
- * gather's and the one-thread pass's shares. */
+/* The momentum step sequence next to a momentum fit (bench_floor.h), with
+ * the least element-wise work (ew), on the fit's rows: after a warm-up
+ * epoch of each, MSEQ_ROUNDS rounds of one epoch of SGD's sequence (way
+ * 0) and one of each exact momentum way, interleaved so that each way's
+ * epoch has an SGD epoch seconds away; run before and after the fit.
+ * Per epoch: seconds, and the gather's and one-thread passes' shares. */
+#define MSEQ_ROUNDS 3
 typedef struct {
-    double t[4], g[4], p[4];
+    double t[4][2 * MSEQ_ROUNDS], g[4][2 * MSEQ_ROUNDS], p[4][2 * MSEQ_ROUNDS];
+    int n;
 } mseq_t;
 
 static const char *const floor_way_name[4] = {"sgd", "carried", "beta", "axpy"};
 
 static void mom_seq(int f32, const void *X, size_t rows, mseq_t *ms)
 {
+    floor_seq q;
+    floor_seq_init(&q, f32, X, rows, 128, 1);
     for (int w = FLOOR_SGD; w <= FLOOR_MOM_AXPY; w++)
-        ms->t[w] = floor_seq_epoch_way(f32, X, rows, 128, 1, w, &ms->g[w], &ms->p[w]);
+        floor_seq_run(&q, w, NULL, NULL);
+    for (int r = 0; r < MSEQ_ROUNDS; r++, ms->n++)
+        for (int w = FLOOR_SGD; w <= FLOOR_MOM_AXPY; w++)
+            ms->t[w][ms->n] = floor_seq_run(&q, w, &ms->g[w][ms->n], &ms->p[w][ms->n]);
+    floor_seq_free(&q);
 }
 
-/* A way's epoch (mean of both sides), at more than one thread with its
- * gather and one-thread pass split perfectly over two (the least an
- * implementation with a helper thread could take). */
-static double mom_seq_s(const mseq_t *a, const mseq_t *b, int w, int split)
+/* Epoch i of a way, at more than one thread with its gather and
+ * one-thread pass split perfectly over two (the least an implementation
+ * with a helper thread could take). */
+static double mom_seq_at(const mseq_t *ms, int w, int i, int split)
 {
-    double t = 0.5 * (a->t[w] + b->t[w]);
-    if (split)
-        t -= 0.25 * (a->g[w] + b->g[w] + a->p[w] + b->p[w]);
-    return t;
+    return ms->t[w][i] - (split ? 0.5 * (ms->g[w][i] + ms->p[w][i]) : 0);
+}
+
+/* The median over the epochs of a way, or (diff) of its epoch minus the
+ * SGD epoch of the same round. */
+static double mom_seq_med(const mseq_t *ms, int w, int split, int diff)
+{
+    double v[2 * MSEQ_ROUNDS];
+    for (int i = 0; i < ms->n; i++)
+        v[i] = mom_seq_at(ms, w, i, split) - (diff ? mom_seq_at(ms, FLOOR_SGD, i, split) : 0);
+    return bench_median(v, (size_t)ms->n);
 }
 
 /* cmd_fmnist's timing of one fit, epoch by epoch, from its progress
@@ -296,9 +313,9 @@ static int cmd_fmnist(int argc, char **argv)
     /* Next to a momentum fit: the momentum sequence, the fastest of the
      * exact ways (bench_floor.h), and SGD's sequence beside it. */
     int mseq_on = !init && !strcmp(opt, "momentum");
-    mseq_t ms0 = {0}, ms1 = {0};
+    mseq_t ms = {0};
     if (mseq_on)
-        mom_seq(f32, Xtr, tr.n, &ms0);
+        mom_seq(f32, Xtr, tr.n, &ms);
     epoch_clock ck = {0};
     ck.f32 = f32;
     ck.rows = tr.n;
@@ -317,12 +334,12 @@ static int cmd_fmnist(int argc, char **argv)
     CHECK(ann_fit_labels_view(m, &vtr, tr.y));
     clock_stop(&ck); /* the fit's return after its last callback */
     double seq1 = seq_on ? floor_seq_epoch(f32, Xtr, tr.n, 128, 1, &seq_g1) : 0;
-    int mway = FLOOR_MOM_CARRIED; /* the fastest way, by the mean of both */
+    int mway = FLOOR_MOM_CARRIED; /* the fastest way, by its median epoch */
     int split = atoi(bench_threads_env()) > 1;
     if (mseq_on) {
-        mom_seq(f32, Xtr, tr.n, &ms1);
+        mom_seq(f32, Xtr, tr.n, &ms);
         for (int w = FLOOR_MOM_CARRIED; w <= FLOOR_MOM_AXPY; w++)
-            if (mom_seq_s(&ms0, &ms1, w, split) < mom_seq_s(&ms0, &ms1, mway, split))
+            if (mom_seq_med(&ms, w, split, 0) < mom_seq_med(&ms, mway, split, 0))
                 mway = w;
     }
     CHECK(ann_set_progress(m, NULL, NULL));
@@ -382,16 +399,17 @@ static int cmd_fmnist(int argc, char **argv)
            "\"floor_infer_sps\":%.1f,\"floor_infer_stream_sps\":%.1f,"
            "\"seq_epoch_s\":%.5f,\"seq_gather_s\":%.5f,\"thp_mib\":%.1f,"
            "\"mseq_epoch_s\":%.5f,\"mseq_sgd_s\":%.5f,\"mseq_way\":\"%s\","
-           "\"mseq_raw_s\":%.5f,\"mseq_sgd_raw_s\":%.5f,"
+           "\"mseq_raw_s\":%.5f,\"mseq_sgd_raw_s\":%.5f,\"mseq_diff_s\":%.5f,"
            "\"floor_infer_ew_sps\":%.1f,\"infer_ew_relu_frac\":%.4f}\n",
            impl, argv[3], opt, bench_threads_env(), epochs, tr.n, t_train,
            (double)(epochs * tr.n) / t_train, g_train / t_train,
            (double)ok / (double)te.n, infer, infer_gf, lat, data_mib, hwm - rss0,
            floor_sum / (double)epochs, infer_floor, infer_stream, 0.5 * (seq0 + seq1),
-           0.5 * (seq_g0 + seq_g1), thp_mib, mseq_on ? mom_seq_s(&ms0, &ms1, mway, split) : 0,
-           mseq_on ? mom_seq_s(&ms0, &ms1, FLOOR_SGD, split) : 0,
-           mseq_on ? floor_way_name[mway] : "", mseq_on ? mom_seq_s(&ms0, &ms1, mway, 0) : 0,
-           mseq_on ? mom_seq_s(&ms0, &ms1, FLOOR_SGD, 0) : 0,
+           0.5 * (seq_g0 + seq_g1), thp_mib, mseq_on ? mom_seq_med(&ms, mway, split, 0) : 0,
+           mseq_on ? mom_seq_med(&ms, FLOOR_SGD, split, 0) : 0,
+           mseq_on ? floor_way_name[mway] : "", mseq_on ? mom_seq_med(&ms, mway, 0, 0) : 0,
+           mseq_on ? mom_seq_med(&ms, FLOOR_SGD, 0, 0) : 0,
+           mseq_on ? mom_seq_med(&ms, mway, split, 1) : 0,
            infer_ew, relu_frac);
     ann_destroy(m);
     free(Xtr);

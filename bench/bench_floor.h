@@ -262,6 +262,38 @@ static inline double floor_mom_step(int f32, int way, size_t u, size_t k, size_t
     return way == FLOOR_MOM_AXPY ? 0 : bench_now() - t0;
 }
 
+/* ---- the least element-wise work of a training step (floor_seq_epoch_way
+ * with ew set): the output delta without softmax, (z - y) / B; the ReLU
+ * mask on a hidden layer's delta; a layer's bias gradient (column sums)
+ * and bias step */
+#define FLOOR_EW(T, SFX)                                                       \
+    __attribute__((target_clones("avx2", "default"))) static void            \
+    floor_delta_##SFX(size_t n, T *restrict z, const T *restrict y, T invB)   \
+    {                                                                          \
+        for (size_t i = 0; i < n; i++)                                         \
+            z[i] = (z[i] - y[i]) * invB;                                       \
+    }                                                                          \
+    __attribute__((target_clones("avx2", "default"))) static void            \
+    floor_mask_##SFX(size_t n, T *restrict d, const T *restrict a)            \
+    {                                                                          \
+        for (size_t i = 0; i < n; i++)                                         \
+            d[i] = a[i] > 0 ? d[i] : 0;                                        \
+    }                                                                          \
+    __attribute__((target_clones("avx2", "default"))) static void            \
+    floor_bias_##SFX(size_t B, size_t u, const T *restrict D, T *restrict db, \
+                     T *restrict b, T lr)                                      \
+    {                                                                          \
+        for (size_t j = 0; j < u; j++)                                         \
+            db[j] = 0;                                                         \
+        for (size_t r = 0; r < B; r++)                                         \
+            for (size_t j = 0; j < u; j++)                                     \
+                db[j] += D[r * u + j];                                         \
+        for (size_t j = 0; j < u; j++)                                         \
+            b[j] -= lr * db[j];                                                \
+    }
+FLOOR_EW(float, f)
+FLOOR_EW(double, d)
+
 /* ---- the step sequence ---------------------------------------------------
  * The per-shape floor times each product alone, hot in cache, back to back.
  * A training step cannot run that way: its batch's rows must first be
@@ -288,83 +320,171 @@ static inline double floor_mom_step(int f32, int way, size_t u, size_t k, size_t
  * the ways above instead (way FLOOR_MOM_*; FLOOR_SGD is floor_seq_epoch):
  * the least an exact momentum epoch on these products can take that way.
  * *pass_s (if not NULL): the share of its one-thread passes (0 for SGD and
- * AXPY), which an implementation could split over its threads. */
-static inline double floor_seq_epoch_way(int f32, const void *Xc, size_t rows, size_t Bt,
-                                         int nep, int way, double *gather_s, double *pass_s)
+ * AXPY), which an implementation could split over its threads.
+ *
+ * With ew set, the step also does the least element-wise work this net
+ * needs, on the calling thread: each forward product starts from its
+ * layer's bias rows (beta 1, in place of OpenBLAS's zeroing pass), ReLU on
+ * the hidden outputs, the output delta (z - y) / B (no softmax, no loss),
+ * the ReLU mask on each hidden delta, and each layer's bias gradient and
+ * step.  Still no softmax, loss, gather conversion or check, so still
+ * less than any implementation of the net must do.
+ *
+ * floor_seq_init / floor_seq_run / floor_seq_free: the same, one epoch
+ * at a time, so that the ways can be interleaved epoch by epoch. */
+typedef struct {
+    int f32, ew;
+    size_t rows, Bt, es;
+    const char *X;
+    char *Xown, *Xb, *bias, *db, *Y;
+    void *W[FLOOR_L], *Z[FLOOR_L], *V[FLOOR_L], *D[2];
+    size_t *idx;
+    uint64_t rng;
+} floor_seq;
+
+static inline void floor_seq_init(floor_seq *q, int f32, const void *Xc, size_t rows, size_t Bt,
+                                  int ew)
 {
-    size_t es = f32 ? 4 : 8, L = FLOOR_L, d = floor_fan[0];
-    char *Xown = Xc ? NULL : bench_xmalloc(rows * d * es), *Xb = bench_xmalloc(Bt * d * es);
-    const char *X = Xc ? (const char *)Xc : Xown;
-    void *W[FLOOR_L], *Z[FLOOR_L], *V[FLOOR_L] = {0}, *D[2];
+    size_t es = f32 ? 4 : 8, L = FLOOR_L, d = floor_fan[0], nout = floor_units[L - 1];
+    memset(q, 0, sizeof *q);
+    q->f32 = f32, q->ew = ew, q->rows = rows, q->Bt = Bt, q->es = es;
+    q->Xown = Xc ? NULL : bench_xmalloc(rows * d * es);
+    q->X = Xc ? (const char *)Xc : q->Xown;
+    q->Xb = bench_xmalloc(Bt * d * es);
     for (size_t l = 0; l < L; l++) {
-        W[l] = bench_xmalloc(floor_units[l] * floor_fan[l] * es);
-        Z[l] = bench_xmalloc(Bt * floor_units[l] * es);
-        floor_fill(f32, W[l], floor_units[l] * floor_fan[l], 0.002, 89);
-        if (way != FLOOR_SGD) {
-            V[l] = bench_xmalloc(floor_units[l] * floor_fan[l] * es);
-            memset(V[l], 0, floor_units[l] * floor_fan[l] * es);
-        }
+        size_t nw = floor_units[l] * floor_fan[l];
+        q->W[l] = bench_xmalloc(nw * es);
+        q->Z[l] = bench_xmalloc(Bt * floor_units[l] * es);
+        q->V[l] = bench_xmalloc(nw * es);
+        floor_fill(f32, q->W[l], nw, 0.002, 89);
+        memset(q->V[l], 0, nw * es);
     }
-    D[0] = bench_xmalloc(Bt * d * es);
-    D[1] = bench_xmalloc(Bt * d * es);
-    if (Xown)
-        floor_fill(f32, Xown, rows * d, 0.001, 97);
-    size_t *idx = bench_xmalloc(rows * sizeof *idx);
+    q->D[0] = bench_xmalloc(Bt * d * es);
+    q->D[1] = bench_xmalloc(Bt * d * es);
+    /* ew: biases, their gradient, the targets (one-hot by row) */
+    q->bias = bench_xmalloc(d * es);
+    q->db = bench_xmalloc(d * es);
+    q->Y = bench_xmalloc(Bt * nout * es);
+    floor_fill(f32, q->bias, d, -0.001, 7);
+    for (size_t i = 0; i < Bt * nout; i++)
+        f32 ? (((float *)q->Y)[i] = (float)(i % nout == (i / nout) % nout))
+            : (((double *)q->Y)[i] = (double)(i % nout == (i / nout) % nout));
+    if (q->Xown)
+        floor_fill(f32, q->Xown, rows * d, 0.001, 97);
+    q->idx = bench_xmalloc(rows * sizeof *q->idx);
     for (size_t i = 0; i < rows; i++)
-        idx[i] = i;
-    uint64_t rng = 0x9E3779B97F4A7C15u;
+        q->idx[i] = i;
+    q->rng = 0x9E3779B97F4A7C15u;
+}
+
+static inline void floor_seq_free(floor_seq *q)
+{
+    for (size_t l = 0; l < FLOOR_L; l++) {
+        free(q->W[l]);
+        free(q->Z[l]);
+        free(q->V[l]);
+    }
+    free(q->D[0]);
+    free(q->D[1]);
+    free(q->bias);
+    free(q->db);
+    free(q->Y);
+    free(q->Xown);
+    free(q->Xb);
+    free(q->idx);
+}
+
+/* One epoch of the sequence, the way given, in a fresh random order:
+ * seconds, with the gather's (*gather_s) and the one-thread passes'
+ * (*pass_s) shares. */
+static inline double floor_seq_run(floor_seq *q, int way, double *gather_s, double *pass_s)
+{
+    int f32 = q->f32, ew = q->ew;
+    size_t es = q->es, L = FLOOR_L, d = floor_fan[0], nout = floor_units[L - 1];
+    size_t rows = q->rows, Bt = q->Bt, *idx = q->idx;
+    const char *X = q->X;
+    char *Xb = q->Xb;
+    void **W = q->W, **Z = q->Z, **V = q->V, **D = q->D;
     /* the weight step's size: small enough that W stays as filled */
     double a = -1e-20;
+    for (size_t i = rows - 1; i > 0; i--) { /* Fisher-Yates, xorshift64 */
+        uint64_t rng = q->rng;
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        q->rng = rng;
+        size_t j = (size_t)(rng % (i + 1)), k = idx[i];
+        idx[i] = idx[j], idx[j] = k;
+    }
+    double tg = 0, tp = 0, t0 = bench_now();
+    for (size_t s = 0; s < rows; s += Bt) {
+        size_t B = rows - s < Bt ? rows - s : Bt;
+        double g0 = bench_now();
+        for (size_t r = 0; r < B; r++) {
+            if (r + 8 < B)
+                for (size_t o = 0; o < 256; o += 64)
+                    __builtin_prefetch(X + idx[s + r + 8] * d * es + o);
+            memcpy(Xb + r * d * es, X + idx[s + r] * d * es, d * es);
+        }
+        tg += bench_now() - g0;
+        for (size_t l = 0; l < L; l++) {
+            size_t u = floor_units[l];
+            const void *in = l ? Z[l - 1] : Xb;
+            if (!ew) {
+                floor_gemm(f32, 0, 1, B, u, floor_fan[l], in, W[l], Z[l]);
+                continue;
+            }
+            for (size_t r = 0; r < B; r++)
+                memcpy((char *)Z[l] + r * u * es, q->bias, u * es);
+            floor_gemm_ab(f32, 0, 1, B, u, floor_fan[l], 1, in, W[l], 1, Z[l]);
+            if (l + 1 < L)
+                f32 ? floor_relu_f(B * u, Z[l]) : floor_relu_d(B * u, Z[l]);
+        }
+        if (ew)
+            f32 ? floor_delta_f(B * nout, Z[L - 1], (const float *)q->Y, 1.0f / (float)B)
+                : floor_delta_d(B * nout, Z[L - 1], (const double *)q->Y, 1.0 / (double)B);
+        const void *Dl = Z[L - 1]; /* the output delta (its stand-in without ew) */
+        for (size_t l = L; l-- > 0;) {
+            size_t u = floor_units[l], k = floor_fan[l];
+            void *Dn = D[l & 1];
+            if (ew)
+                f32 ? floor_bias_f(B, u, Dl, (float *)q->db, (float *)q->bias, 1e-30f)
+                    : floor_bias_d(B, u, Dl, (double *)q->db, (double *)q->bias, 1e-30);
+            if (l > 0) { /* Dn (B x k) = Dl (B x u) W (u x k) */
+                floor_gemm(f32, 0, 0, B, k, u, Dl, W[l], Dn);
+                if (ew)
+                    f32 ? floor_mask_f(B * k, Dn, Z[l - 1]) : floor_mask_d(B * k, Dn, Z[l - 1]);
+            }
+            if (way == FLOOR_SGD) /* the weight step: W += a Dl^T A */
+                floor_gemm_ab(f32, 1, 0, u, k, B, a, Dl, l ? Z[l - 1] : Xb, 1, W[l]);
+            else /* lr: small enough that W stays as filled */
+                tp += floor_mom_step(f32, way, u, k, B, Dl, l ? Z[l - 1] : Xb, W[l], V[l],
+                                     1e-30, 0.9);
+            Dl = Dn;
+        }
+    }
+    double t = bench_now() - t0;
+    if (gather_s)
+        *gather_s = tg;
+    if (pass_s)
+        *pass_s = tp;
+    return t;
+}
+
+/* Seconds per epoch of the sequence, the way given: the median of nep
+ * (<= 15) epochs after one warm-up epoch, with the gather's and the
+ * passes' shares (medians). */
+static inline double floor_seq_epoch_way(int f32, const void *Xc, size_t rows, size_t Bt,
+                                         int nep, int way, int ew, double *gather_s,
+                                         double *pass_s)
+{
+    floor_seq q;
+    floor_seq_init(&q, f32, Xc, rows, Bt, ew);
     double t[15], g[15], ps[15];
     if (nep > 15)
         nep = 15;
-    for (int e = -1; e < nep; e++) {
-        for (size_t i = rows - 1; i > 0; i--) { /* Fisher-Yates, xorshift64 */
-            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-            size_t j = (size_t)(rng % (i + 1)), k = idx[i];
-            idx[i] = idx[j], idx[j] = k;
-        }
-        double tg = 0, tp = 0, t0 = bench_now();
-        for (size_t s = 0; s < rows; s += Bt) {
-            size_t B = rows - s < Bt ? rows - s : Bt;
-            double g0 = bench_now();
-            for (size_t r = 0; r < B; r++) {
-                if (r + 8 < B)
-                    for (size_t o = 0; o < 256; o += 64)
-                        __builtin_prefetch(X + idx[s + r + 8] * d * es + o);
-                memcpy(Xb + r * d * es, X + idx[s + r] * d * es, d * es);
-            }
-            tg += bench_now() - g0;
-            for (size_t l = 0; l < L; l++)
-                floor_gemm(f32, 0, 1, B, floor_units[l], floor_fan[l], l ? Z[l - 1] : Xb, W[l],
-                           Z[l]);
-            const void *Dl = Z[L - 1]; /* the output delta's stand-in */
-            for (size_t l = L; l-- > 0;) {
-                size_t u = floor_units[l], k = floor_fan[l];
-                void *Dn = D[l & 1];
-                if (l > 0) /* Dn (B x k) = Dl (B x u) W (u x k) */
-                    floor_gemm(f32, 0, 0, B, k, u, Dl, W[l], Dn);
-                if (way == FLOOR_SGD) /* the weight step: W += a Dl^T A */
-                    floor_gemm_ab(f32, 1, 0, u, k, B, a, Dl, l ? Z[l - 1] : Xb, 1, W[l]);
-                else /* lr: small enough that W stays as filled */
-                    tp += floor_mom_step(f32, way, u, k, B, Dl, l ? Z[l - 1] : Xb, W[l], V[l],
-                                         1e-30, 0.9);
-                Dl = Dn;
-            }
-        }
-        if (e >= 0)
-            t[e] = bench_now() - t0, g[e] = tg, ps[e] = tp;
-    }
-    for (size_t l = 0; l < L; l++) {
-        free(W[l]);
-        free(Z[l]);
-        free(V[l]);
-    }
-    free(D[0]);
-    free(D[1]);
-    free(Xown);
-    free(Xb);
-    free(idx);
+    floor_seq_run(&q, way, NULL, NULL);
+    for (int e = 0; e < nep; e++)
+        t[e] = floor_seq_run(&q, way, &g[e], &ps[e]);
+    floor_seq_free(&q);
     *gather_s = bench_median(g, (size_t)nep);
     if (pass_s)
         *pass_s = bench_median(ps, (size_t)nep);
@@ -374,7 +494,7 @@ static inline double floor_seq_epoch_way(int f32, const void *Xc, size_t rows, s
 static inline double floor_seq_epoch(int f32, const void *Xc, size_t rows, size_t Bt, int nep,
                                      double *gather_s)
 {
-    return floor_seq_epoch_way(f32, Xc, rows, Bt, nep, FLOOR_SGD, gather_s, NULL);
+    return floor_seq_epoch_way(f32, Xc, rows, Bt, nep, FLOOR_SGD, 0, gather_s, NULL);
 }
 
 #endif

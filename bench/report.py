@@ -75,7 +75,9 @@ def mom_least_cost(lib, sgd=None):
         return summ([r["mseq_epoch_s"] / r["mseq_sgd_s"] for r in v])
     s_rel = by_rep([r for r in sgd if r.get("floor_epoch_s")],
                    lambda r: r["train_s"] / (r["floor_epoch_s"] * r["epochs"]))
-    return summ([1 + (r["mseq_epoch_s"] - r["mseq_sgd_s"]) / r["floor_epoch_s"] / s_rel[r["rep"]]
+    # the median of paired (same round) differences where recorded
+    diff = lambda r: r.get("mseq_diff_s", r["mseq_epoch_s"] - r["mseq_sgd_s"])
+    return summ([1 + diff(r) / r["floor_epoch_s"] / s_rel[r["rep"]]
                  for r in v if r["rep"] in s_rel])
 
 
@@ -428,10 +430,15 @@ if mseq:
       "scaling pass, then w −= lr·v) and *axpy* (the same with the step as OpenBLAS's ?axpy, on "
       "its threads: libann's way at 2 threads). At 2 threads each sequence's gather and one-thread "
       "pass count half (split perfectly with a helper thread, which costs nothing here: the least "
-      "an implementation with one can take). The table gives the fastest way per run (by the mean "
-      "of its two sides). floor ÷ momentum sequence is the highest floor ratio such an "
-      "implementation can reach: it leaves out every bias, activation, loss and check. The "
-      "sequences' difference is what momentum's exact step adds to SGD's fused one in place; "
+      "an implementation with one can take). Both sequences here also do the least element-wise "
+      "work of this net on the calling thread: bias rows, ReLU, the output delta (z − y)/B, the "
+      "ReLU mask on the hidden deltas, the bias gradients and steps; still no softmax, loss or "
+      "check. The table gives the fastest way per run (by the median "
+      "of its epochs: 3 rounds before the fit and 3 after, each round one epoch of every way and "
+      "of SGD's). floor ÷ momentum sequence is the highest floor ratio such an "
+      "implementation can reach. The "
+      "sequences' difference (median over rounds of the way's epoch − SGD's in the same round) is "
+      "what momentum's exact step adds to SGD's fused one in place; "
       "added to libann's SGD epoch (same repeat, against its own adjacent floor) it gives the "
       "least momentum ÷ SGD ratio at libann's SGD speed.")
     P("")
