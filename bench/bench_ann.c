@@ -356,11 +356,12 @@ static int cmd_fmnist(int argc, char **argv)
     char impl[64];
     snprintf(impl, sizeof impl, "libann%s%s", init ? "-" : "", init ? init : "");
     double infer = 0, infer_gf = 0, lat = 0, infer_floor = 0, infer_stream = 0;
-    double infer_ew = 0, relu_frac = 0;
+    double infer_ew = 0, relu_frac = 0, infer_ceil = 0, infer_ceil_split = 0;
     if (!init) {
         double floor_before = floor_infer_1000(f32, FLOOR_ADJ_BLOCK_S, FLOOR_ADJ_BLOCKS);
         double stream_before = floor_infer_stream_1000(f32, Xte, te.n, 5);
         double relu0, ew_before = floor_infer_stream_ew_1000(f32, Xte, te.n, 5, 1, &relu0);
+        double cs0, c0 = floor_infer_ceiling(f32, Xte, te.n, 5, &cs0);
         /* Inference at batch 1024: ann_predict on 1024-row slices of the
          * test set, several passes, median pass rate. */
         void *out = bench_xmalloc(1024 * 10 * esz);
@@ -378,6 +379,7 @@ static int cmd_fmnist(int argc, char **argv)
             rates[r] = (double)(nb * 1024) / dt;
             gfr[r] = gemm_seconds / dt;
         }
+        double cs1, c1 = floor_infer_ceiling(f32, Xte, te.n, 5, &cs1);
         double relu1, ew_after = floor_infer_stream_ew_1000(f32, Xte, te.n, 5, 1, &relu1);
         double stream_after = floor_infer_stream_1000(f32, Xte, te.n, 5);
         double floor_after = floor_infer_1000(f32, FLOOR_ADJ_BLOCK_S, FLOOR_ADJ_BLOCKS);
@@ -386,6 +388,8 @@ static int cmd_fmnist(int argc, char **argv)
         infer_stream = 1000.0 / (0.5 * (stream_before + stream_after));
         infer_ew = 1000.0 / (0.5 * (ew_before + ew_after));
         relu_frac = (relu0 + relu1) / (ew_before + ew_after);
+        infer_ceil = 0.5 * (c0 + c1);
+        infer_ceil_split = 0.5 * (cs0 + cs1);
         infer = bench_median(rates, 5);
         infer_gf = bench_median(gfr, 5);
         lat = one_row_ns(m, Xte, te.d, te.n, 1, f32) / 1000.0;
@@ -400,7 +404,8 @@ static int cmd_fmnist(int argc, char **argv)
            "\"seq_epoch_s\":%.5f,\"seq_gather_s\":%.5f,\"thp_mib\":%.1f,"
            "\"mseq_epoch_s\":%.5f,\"mseq_sgd_s\":%.5f,\"mseq_way\":\"%s\","
            "\"mseq_raw_s\":%.5f,\"mseq_sgd_raw_s\":%.5f,\"mseq_diff_s\":%.5f,"
-           "\"floor_infer_ew_sps\":%.1f,\"infer_ew_relu_frac\":%.4f}\n",
+           "\"floor_infer_ew_sps\":%.1f,\"infer_ew_relu_frac\":%.4f,"
+           "\"infer_ceiling\":%.4f,\"infer_ceiling_split\":%.4f}\n",
            impl, argv[3], opt, bench_threads_env(), epochs, tr.n, t_train,
            (double)(epochs * tr.n) / t_train, g_train / t_train,
            (double)ok / (double)te.n, infer, infer_gf, lat, data_mib, hwm - rss0,
@@ -410,7 +415,7 @@ static int cmd_fmnist(int argc, char **argv)
            mseq_on ? floor_way_name[mway] : "", mseq_on ? mom_seq_med(&ms, mway, 0, 0) : 0,
            mseq_on ? mom_seq_med(&ms, FLOOR_SGD, 0, 0) : 0,
            mseq_on ? mom_seq_med(&ms, mway, split, 1) : 0,
-           infer_ew, relu_frac);
+           infer_ew, relu_frac, infer_ceil, infer_ceil_split);
     ann_destroy(m);
     free(Xtr);
     free(Xte);

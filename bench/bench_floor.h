@@ -209,6 +209,30 @@ static inline double floor_infer_stream_ew_1000(int f32, const void *X, size_t n
     return bench_median(t, (size_t)nblk);
 }
 
+/* The inference ceiling, paired: rounds (<= 15) of one in-cache floor
+ * measurement (floor_infer_1000, one block of >= 10 ms per shape) next to
+ * one pass of floor_infer_stream_ew_1000 over X's slices; the median over
+ * rounds of in-cache ÷ the pass, the highest ratio to the in-cache floor
+ * an implementation that does this element-wise work on the calling
+ * thread can reach, with each pair seconds apart instead of the whole
+ * inference timing apart.  *split: the same with the ReLU passes counted
+ * half (split perfectly over two threads). */
+static inline double floor_infer_ceiling(int f32, const void *X, size_t n, int rounds,
+                                         double *split)
+{
+    double r[15], r2[15];
+    if (rounds > 15)
+        rounds = 15;
+    for (int i = 0; i < rounds; i++) {
+        double relu, inc = floor_infer_1000(f32, 0.01, 1);
+        double ew = floor_infer_stream_ew_1000(f32, X, n, 1, 1, &relu);
+        r[i] = inc / ew;
+        r2[i] = inc / (ew - 0.5 * relu);
+    }
+    *split = bench_median(r2, (size_t)rounds);
+    return bench_median(r, (size_t)rounds);
+}
+
 /* ---- momentum's exact step on OpenBLAS ----------------------------------
  * Heavy-ball momentum, v <- mu v + g, w <- w - lr v, rounded as written,
  * changes both v and w at every step, and a GEMM writes only one of them,
