@@ -341,13 +341,14 @@ P("")
 if P_after:
     P("The adjacent floor times each forward product on one 1024-row slice that stays in cache; "
       "a prediction over the test set reads every slice afresh, as any implementation must. "
-      "The floor on the same rows runs OpenBLAS's three products over the same slices in the same order. "
+      "The floor on the same rows runs OpenBLAS's three products over the same slices in the same order"
+      + (":" if not any(r.get("floor_infer_ew_sps") for r in fm) else ". "
       "*With bias rows and ReLU*: the same products, each starting from its layer's bias rows (beta 1), "
       "and a ReLU pass over each hidden output on the calling thread, the least element-wise work "
       "of the net (no softmax, no check); in-cache floor ÷ it is the ceiling for the target, "
       "each pass paired with an in-cache measurement seconds apart (`floor_infer_ceiling`; "
       "at 2 threads also with the ReLU passes split perfectly over both threads, which the "
-      "verdict uses):")
+      "verdict uses):"))
     P("")
     for line in P_after:
         P(line)
