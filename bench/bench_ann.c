@@ -360,8 +360,8 @@ static int cmd_fmnist(int argc, char **argv)
     if (!init) {
         double floor_before = floor_infer_1000(f32, FLOOR_ADJ_BLOCK_S, FLOOR_ADJ_BLOCKS);
         double stream_before = floor_infer_stream_1000(f32, Xte, te.n, 5);
-        double relu0, ew_before = floor_infer_stream_ew_1000(f32, Xte, te.n, 5, 1, &relu0);
-        double cs0, c0 = floor_infer_ceiling(f32, Xte, te.n, 5, &cs0);
+        /* the ceiling with bias rows and ReLU, paired (bench_floor.h) */
+        double cs0, ew0, relu0, c0 = floor_infer_ceiling(f32, Xte, te.n, 5, &cs0, &ew0, &relu0);
         /* Inference at batch 1024: ann_predict on 1024-row slices of the
          * test set, several passes, median pass rate. */
         void *out = bench_xmalloc(1024 * 10 * esz);
@@ -379,15 +379,14 @@ static int cmd_fmnist(int argc, char **argv)
             rates[r] = (double)(nb * 1024) / dt;
             gfr[r] = gemm_seconds / dt;
         }
-        double cs1, c1 = floor_infer_ceiling(f32, Xte, te.n, 5, &cs1);
-        double relu1, ew_after = floor_infer_stream_ew_1000(f32, Xte, te.n, 5, 1, &relu1);
+        double cs1, ew1, relu1, c1 = floor_infer_ceiling(f32, Xte, te.n, 5, &cs1, &ew1, &relu1);
         double stream_after = floor_infer_stream_1000(f32, Xte, te.n, 5);
         double floor_after = floor_infer_1000(f32, FLOOR_ADJ_BLOCK_S, FLOOR_ADJ_BLOCKS);
         /* samples/s at the mean of the floors before and after */
         infer_floor = 1000.0 / (0.5 * (floor_before + floor_after));
         infer_stream = 1000.0 / (0.5 * (stream_before + stream_after));
-        infer_ew = 1000.0 / (0.5 * (ew_before + ew_after));
-        relu_frac = (relu0 + relu1) / (ew_before + ew_after);
+        infer_ew = 1000.0 / (0.5 * (ew0 + ew1));
+        relu_frac = (relu0 + relu1) / (ew0 + ew1);
         infer_ceil = 0.5 * (c0 + c1);
         infer_ceil_split = 0.5 * (cs0 + cs1);
         infer = bench_median(rates, 5);

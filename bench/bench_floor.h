@@ -121,6 +121,66 @@ static inline double floor_infer_1000(int f32, double block_s, int nblk)
     return t;
 }
 
+/* ---- the least element-wise work of this net (with ew set, in
+ * floor_infer_stream_ew_1000 and floor_seq_epoch_way): ReLU; the output
+ * delta without softmax, (z - y) / B; the ReLU mask on a hidden layer's
+ * delta; a layer's bias gradient (column sums) and bias step */
+#define FLOOR_EW(T, SFX)                                                       \
+    __attribute__((target_clones("avx2", "default"))) static void            \
+    floor_relu_##SFX(size_t n, T *z)                                           \
+    {                                                                          \
+        for (size_t i = 0; i < n; i++)                                         \
+            z[i] = z[i] > 0 ? z[i] : 0;                                        \
+    }                                                                          \
+    __attribute__((target_clones("avx2", "default"))) static void            \
+    floor_delta_##SFX(size_t n, T *restrict z, const T *restrict y, T invB)   \
+    {                                                                          \
+        for (size_t i = 0; i < n; i++)                                         \
+            z[i] = (z[i] - y[i]) * invB;                                       \
+    }                                                                          \
+    __attribute__((target_clones("avx2", "default"))) static void            \
+    floor_mask_##SFX(size_t n, T *restrict d, const T *restrict a)            \
+    {                                                                          \
+        for (size_t i = 0; i < n; i++)                                         \
+            d[i] = a[i] > 0 ? d[i] : 0;                                        \
+    }                                                                          \
+    __attribute__((target_clones("avx2", "default"))) static void            \
+    floor_bias_##SFX(size_t B, size_t u, const T *restrict D, T *restrict db, \
+                     T *restrict b, T lr)                                      \
+    {                                                                          \
+        for (size_t j = 0; j < u; j++)                                         \
+            db[j] = 0;                                                         \
+        for (size_t r = 0; r < B; r++)                                         \
+            for (size_t j = 0; j < u; j++)                                     \
+                db[j] += D[r * u + j];                                         \
+        for (size_t j = 0; j < u; j++)                                         \
+            b[j] -= lr * db[j];                                                \
+    }
+FLOOR_EW(float, f)
+FLOOR_EW(double, d)
+
+/* One forward product Z (B x u) = in (B x fan) W^T: with bias NULL,
+ * beta 0; else Z starts as the bias rows (beta 1, in place of OpenBLAS's
+ * zeroing pass) and, with relu, gets one ReLU pass after.  Returns the
+ * ReLU pass's seconds. */
+static inline double floor_layer(int f32, size_t B, size_t u, size_t fan, const void *in,
+                                 const void *W, void *Z, const void *bias, int relu)
+{
+    size_t es = f32 ? 4 : 8;
+    if (!bias) {
+        floor_gemm(f32, 0, 1, B, u, fan, in, W, Z);
+        return 0;
+    }
+    for (size_t r = 0; r < B; r++)
+        memcpy((char *)Z + r * u * es, bias, u * es);
+    floor_gemm_ab(f32, 0, 1, B, u, fan, 1, in, W, 1, Z);
+    if (!relu)
+        return 0;
+    double t0 = bench_now();
+    f32 ? floor_relu_f(B * u, Z) : floor_relu_d(B * u, Z);
+    return bench_now() - t0;
+}
+
 /* The same three forward products run over the caller's own rows: 1024-row
  * slices of X (n rows of 784, the model's precision), each pass over all
  * slices in order, as a prediction over a test set reads them.  Layer 0
@@ -129,28 +189,9 @@ static inline double floor_infer_1000(int f32, double block_s, int nblk)
  * difference is the cost of reading the inputs, which no implementation
  * avoids (bench/RESULTS.md gives the ratio of the two floors).  Seconds
  * per 1000 predictions: the median of nblk passes (nblk <= 15) after one
- * pass of warm-up. */
-static inline double floor_infer_stream_ew_1000(int f32, const void *X, size_t n, int nblk,
-                                                int ew, double *relu_1000);
-
-static inline double floor_infer_stream_1000(int f32, const void *X, size_t n, int nblk)
-{
-    return floor_infer_stream_ew_1000(f32, X, n, nblk, 0, NULL);
-}
-
-__attribute__((target_clones("avx2", "default"))) static void floor_relu_f(size_t n, float *z)
-{
-    for (size_t i = 0; i < n; i++)
-        z[i] = z[i] > 0 ? z[i] : 0;
-}
-
-__attribute__((target_clones("avx2", "default"))) static void floor_relu_d(size_t n, double *z)
-{
-    for (size_t i = 0; i < n; i++)
-        z[i] = z[i] > 0 ? z[i] : 0;
-}
-
-/* floor_infer_stream_1000 with ew set: the least element-wise work of a
+ * pass of warm-up (floor_infer_stream_1000, below).
+ *
+ * With ew set: the least element-wise work of a
  * prediction added, on the calling thread.  Each product starts from its
  * layer's bias rows with beta 1 (libann's way: it replaces the zeroing
  * pass OpenBLAS makes for beta 0, so the products cost the same), and the
@@ -179,20 +220,9 @@ static inline double floor_infer_stream_ew_1000(int f32, const void *X, size_t n
         double trelu = 0, t0 = bench_now();
         for (size_t s = 0; s < nb; s++)
             for (size_t l = 0; l < FLOOR_L; l++) {
-                size_t u = floor_units[l];
                 const void *in = l ? Z[l - 1] : (const char *)X + s * 1024 * floor_fan[0] * es;
-                if (!ew) {
-                    floor_gemm(f32, 0, 1, 1024, u, floor_fan[l], in, W[l], Z[l]);
-                    continue;
-                }
-                for (size_t r = 0; r < 1024; r++)
-                    memcpy((char *)Z[l] + r * u * es, bias, u * es);
-                floor_gemm_ab(f32, 0, 1, 1024, u, floor_fan[l], 1, in, W[l], 1, Z[l]);
-                if (l + 1 < FLOOR_L) {
-                    double r0 = bench_now();
-                    f32 ? floor_relu_f(1024 * u, Z[l]) : floor_relu_d(1024 * u, Z[l]);
-                    trelu += bench_now() - r0;
-                }
+                trelu += floor_layer(f32, 1024, floor_units[l], floor_fan[l], in, W[l], Z[l],
+                                     ew ? bias : NULL, l + 1 < FLOOR_L);
             }
         if (b >= 0) {
             t[b] = (bench_now() - t0) * 1000.0 / (double)(nb * 1024);
@@ -209,6 +239,11 @@ static inline double floor_infer_stream_ew_1000(int f32, const void *X, size_t n
     return bench_median(t, (size_t)nblk);
 }
 
+static inline double floor_infer_stream_1000(int f32, const void *X, size_t n, int nblk)
+{
+    return floor_infer_stream_ew_1000(f32, X, n, nblk, 0, NULL);
+}
+
 /* The inference ceiling, paired: rounds (<= 15) of one in-cache floor
  * measurement (floor_infer_1000, one block of >= 10 ms per shape) next to
  * one pass of floor_infer_stream_ew_1000 over X's slices; the median over
@@ -216,20 +251,23 @@ static inline double floor_infer_stream_ew_1000(int f32, const void *X, size_t n
  * an implementation that does this element-wise work on the calling
  * thread can reach, with each pair seconds apart instead of the whole
  * inference timing apart.  *split: the same with the ReLU passes counted
- * half (split perfectly over two threads). */
+ * half (split perfectly over two threads).  *ew_1000, *relu_1000: the
+ * passes' seconds per 1000 predictions and their ReLU share (medians). */
 static inline double floor_infer_ceiling(int f32, const void *X, size_t n, int rounds,
-                                         double *split)
+                                         double *split, double *ew_1000, double *relu_1000)
 {
-    double r[15], r2[15];
+    double r[15], r2[15], e[15], rl[15];
     if (rounds > 15)
         rounds = 15;
     for (int i = 0; i < rounds; i++) {
-        double relu, inc = floor_infer_1000(f32, 0.01, 1);
-        double ew = floor_infer_stream_ew_1000(f32, X, n, 1, 1, &relu);
-        r[i] = inc / ew;
-        r2[i] = inc / (ew - 0.5 * relu);
+        double inc = floor_infer_1000(f32, 0.01, 1);
+        e[i] = floor_infer_stream_ew_1000(f32, X, n, 1, 1, &rl[i]);
+        r[i] = inc / e[i];
+        r2[i] = inc / (e[i] - 0.5 * rl[i]);
     }
     *split = bench_median(r2, (size_t)rounds);
+    *ew_1000 = bench_median(e, (size_t)rounds);
+    *relu_1000 = bench_median(rl, (size_t)rounds);
     return bench_median(r, (size_t)rounds);
 }
 
@@ -285,38 +323,6 @@ static inline double floor_mom_step(int f32, int way, size_t u, size_t k, size_t
         cblas_daxpy((blasint)n, -lr, V, 1, W, 1);
     return way == FLOOR_MOM_AXPY ? 0 : bench_now() - t0;
 }
-
-/* ---- the least element-wise work of a training step (floor_seq_epoch_way
- * with ew set): the output delta without softmax, (z - y) / B; the ReLU
- * mask on a hidden layer's delta; a layer's bias gradient (column sums)
- * and bias step */
-#define FLOOR_EW(T, SFX)                                                       \
-    __attribute__((target_clones("avx2", "default"))) static void            \
-    floor_delta_##SFX(size_t n, T *restrict z, const T *restrict y, T invB)   \
-    {                                                                          \
-        for (size_t i = 0; i < n; i++)                                         \
-            z[i] = (z[i] - y[i]) * invB;                                       \
-    }                                                                          \
-    __attribute__((target_clones("avx2", "default"))) static void            \
-    floor_mask_##SFX(size_t n, T *restrict d, const T *restrict a)            \
-    {                                                                          \
-        for (size_t i = 0; i < n; i++)                                         \
-            d[i] = a[i] > 0 ? d[i] : 0;                                        \
-    }                                                                          \
-    __attribute__((target_clones("avx2", "default"))) static void            \
-    floor_bias_##SFX(size_t B, size_t u, const T *restrict D, T *restrict db, \
-                     T *restrict b, T lr)                                      \
-    {                                                                          \
-        for (size_t j = 0; j < u; j++)                                         \
-            db[j] = 0;                                                         \
-        for (size_t r = 0; r < B; r++)                                         \
-            for (size_t j = 0; j < u; j++)                                     \
-                db[j] += D[r * u + j];                                         \
-        for (size_t j = 0; j < u; j++)                                         \
-            b[j] -= lr * db[j];                                                \
-    }
-FLOOR_EW(float, f)
-FLOOR_EW(double, d)
 
 /* ---- the step sequence ---------------------------------------------------
  * The per-shape floor times each product alone, hot in cache, back to back.
@@ -449,19 +455,9 @@ static inline double floor_seq_run(floor_seq *q, int way, double *gather_s, doub
             memcpy(Xb + r * d * es, X + idx[s + r] * d * es, d * es);
         }
         tg += bench_now() - g0;
-        for (size_t l = 0; l < L; l++) {
-            size_t u = floor_units[l];
-            const void *in = l ? Z[l - 1] : Xb;
-            if (!ew) {
-                floor_gemm(f32, 0, 1, B, u, floor_fan[l], in, W[l], Z[l]);
-                continue;
-            }
-            for (size_t r = 0; r < B; r++)
-                memcpy((char *)Z[l] + r * u * es, q->bias, u * es);
-            floor_gemm_ab(f32, 0, 1, B, u, floor_fan[l], 1, in, W[l], 1, Z[l]);
-            if (l + 1 < L)
-                f32 ? floor_relu_f(B * u, Z[l]) : floor_relu_d(B * u, Z[l]);
-        }
+        for (size_t l = 0; l < L; l++)
+            floor_layer(f32, B, floor_units[l], floor_fan[l], l ? Z[l - 1] : Xb, W[l], Z[l],
+                        ew ? q->bias : NULL, l + 1 < L);
         if (ew)
             f32 ? floor_delta_f(B * nout, Z[L - 1], (const float *)q->Y, 1.0f / (float)B)
                 : floor_delta_d(B * nout, Z[L - 1], (const double *)q->Y, 1.0 / (double)B);

@@ -54,17 +54,6 @@ static int f32;
             g[i] = 0;                                                          \
         }                                                                      \
     }                                                                          \
-    /* momentum's carried velocity (libann on one thread): the GEMM has     \
-     * made v the velocity; the pass steps w and leaves mu v for the next   \
-     * step's GEMM to accumulate onto (4 streams, no gradient) */           \
-    __attribute__((target_clones("avx2", "default"))) static void    \
-    upd_momc_##SFX(size_t n, T *restrict w, T *restrict v, T lr, T mu)         \
-    {                                                                          \
-        for (size_t i = 0; i < n; i++) {                                       \
-            w[i] -= lr * v[i];                                                 \
-            v[i] = mu * v[i];                                                  \
-        }                                                                      \
-    }                                                                          \
     __attribute__((target_clones("avx2", "default"))) static void    \
     upd_adam_##SFX(size_t n, T *restrict w, T *restrict g, T *restrict mo,     \
                    T *restrict ve, T step, T eps)                              \
@@ -115,9 +104,10 @@ static void time_updates(size_t n, double out[4])
                     f32 ? upd_mom_f(n, (float *)w, (float *)g, (float *)a, 0.01f, 0.9f)
                         : upd_mom_d(n, (double *)w, (double *)g, (double *)a, 0.01, 0.9);
                 else if (k == 3)
-                    /* g's refill above stands in for v's, written by the GEMM */
-                    f32 ? upd_momc_f(n, (float *)w, (float *)g, 0.01f, 0.9f)
-                        : upd_momc_d(n, (double *)w, (double *)g, 0.01, 0.9);
+                    /* momentum's carried pass (bench_floor.h: FLOOR_MOM_CARRIED);
+                     * g's refill above stands in for v's, written by the GEMM */
+                    f32 ? floor_momc_f(n, (float *)w, (float *)g, 0.01f, 0.9f)
+                        : floor_momc_d(n, (double *)w, (double *)g, 0.01, 0.9);
                 else
                     f32 ? upd_adam_f(n, (float *)w, (float *)g, (float *)a, (float *)b, 1e-3f, 1e-8f)
                         : upd_adam_d(n, (double *)w, (double *)g, (double *)a, (double *)b, 1e-3, 1e-8);
