@@ -404,7 +404,7 @@ static int cmd_fmnist(int argc, char **argv)
            "\"mseq_epoch_s\":%.5f,\"mseq_sgd_s\":%.5f,\"mseq_way\":\"%s\","
            "\"mseq_raw_s\":%.5f,\"mseq_sgd_raw_s\":%.5f,\"mseq_diff_s\":%.5f,"
            "\"floor_infer_ew_sps\":%.1f,\"infer_ew_relu_frac\":%.4f,"
-           "\"infer_ceiling\":%.4f,\"infer_ceiling_split\":%.4f}\n",
+           "\"infer_ceiling\":%.4f,\"infer_ceiling_split\":%.4f,\"seq_t0\":%d}\n",
            impl, argv[3], opt, bench_threads_env(), epochs, tr.n, t_train,
            (double)(epochs * tr.n) / t_train, g_train / t_train,
            (double)ok / (double)te.n, infer, infer_gf, lat, data_mib, hwm - rss0,
@@ -414,7 +414,7 @@ static int cmd_fmnist(int argc, char **argv)
            mseq_on ? floor_way_name[mway] : "", mseq_on ? mom_seq_med(&ms, mway, 0, 0) : 0,
            mseq_on ? mom_seq_med(&ms, FLOOR_SGD, 0, 0) : 0,
            mseq_on ? mom_seq_med(&ms, mway, split, 1) : 0,
-           infer_ew, relu_frac, infer_ceil, infer_ceil_split);
+           infer_ew, relu_frac, infer_ceil, infer_ceil_split, floor_t0(f32, 128));
     ann_destroy(m);
     free(Xtr);
     free(Xte);

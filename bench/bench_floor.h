@@ -155,6 +155,24 @@ static inline double floor_infer_1000(int f32, double block_s, int nblk)
                 db[j] += D[r * u + j];                                         \
         for (size_t j = 0; j < u; j++)                                         \
             b[j] -= lr * db[j];                                                \
+    }                                                                          \
+    /* the same over the transposed delta (u x B: layer 0 feature-major) */    \
+    __attribute__((target_clones("avx2", "default"))) static void            \
+    floor_bias_t_##SFX(size_t B, size_t u, const T *restrict D, T *restrict db, \
+                       T *restrict b, T lr)                                    \
+    {                                                                          \
+        for (size_t j = 0; j < u; j++) {                                       \
+            T s[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                 \
+            size_t r = 0;                                                      \
+            for (; r + 8 <= B; r += 8)                                         \
+                for (size_t q = 0; q < 8; q++)                                 \
+                    s[q] += D[j * B + r + q];                                  \
+            T t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])); \
+            for (; r < B; r++)                                                 \
+                t += D[j * B + r];                                             \
+            db[j] = t;                                                         \
+            b[j] -= lr * t;                                                    \
+        }                                                                      \
     }
 FLOOR_EW(float, f)
 FLOOR_EW(double, d)
@@ -324,6 +342,34 @@ static inline double floor_mom_step(int f32, int way, size_t u, size_t k, size_t
     return way == FLOOR_MOM_AXPY ? 0 : bench_now() - t0;
 }
 
+/* A weight step of layer 0 (t_d: D is D0^T, u x B) or layer 1 (A is
+ * A0^T, k x B) with layer 0 feature-major: SGD's (way FLOOR_SGD, W += a
+ * D^T A) or momentum's, as floor_mom_step; adds its pass's seconds to
+ * *pass_s. */
+static inline void floor_mom_step_t(int f32, int way, size_t u, size_t k, size_t B,
+                                    const void *D, const void *A, void *W, void *V, int t_d,
+                                    double a, double *pass_s)
+{
+    int ta = !t_d, tb = !t_d;
+    if (way == FLOOR_SGD) {
+        floor_gemm_ab(f32, ta, tb, u, k, B, a, D, A, 1, W);
+        return;
+    }
+    size_t n = u * k;
+    floor_gemm_ab(f32, ta, tb, u, k, B, 1, D, A, way == FLOOR_MOM_CARRIED ? 1 : 0.9, V);
+    double t0 = bench_now();
+    if (way == FLOOR_MOM_CARRIED)
+        f32 ? floor_momc_f(n, W, V, (float)a, 0.9f) : floor_momc_d(n, W, V, a, 0.9);
+    else if (way == FLOOR_MOM_BETA)
+        f32 ? floor_momw_f(n, W, V, (float)a) : floor_momw_d(n, W, V, a);
+    else if (f32)
+        cblas_saxpy((blasint)n, (float)-a, V, 1, W, 1);
+    else
+        cblas_daxpy((blasint)n, -a, V, 1, W, 1);
+    if (way != FLOOR_MOM_AXPY)
+        *pass_s += bench_now() - t0;
+}
+
 /* ---- the step sequence ---------------------------------------------------
  * The per-shape floor times each product alone, hot in cache, back to back.
  * A training step cannot run that way: its batch's rows must first be
@@ -362,8 +408,24 @@ static inline double floor_mom_step(int f32, int way, size_t u, size_t k, size_t
  *
  * floor_seq_init / floor_seq_run / floor_seq_free: the same, one epoch
  * at a time, so that the ways can be interleaved epoch by epoch. */
+/* libann's layer 0 in feature-major order (lib/engine_tmpl.h, t0_use):
+ * float32 on one OpenBLAS thread with its SkylakeX kernels, at most 128
+ * rows per batch (this net's 256 units; every product beyond 100^3).
+ * There the sequences below take the same order, so that they stay the
+ * least such a step can take (BENCH_SEQ_T0=0 or 1 overrides). */
+char *openblas_get_corename(void);
+static inline int floor_t0(int f32, size_t Bt)
+{
+    const char *e = getenv("BENCH_SEQ_T0");
+    if (e)
+        return atoi(e) != 0 && f32;
+    const char *c = openblas_get_corename();
+    return f32 && Bt <= 128 && openblas_get_num_threads() == 1 && c &&
+           (!strcmp(c, "SkylakeX") || !strcmp(c, "Cooperlake") || !strcmp(c, "SapphireRapids"));
+}
+
 typedef struct {
-    int f32, ew;
+    int f32, ew, t0;
     size_t rows, Bt, es;
     const char *X;
     char *Xown, *Xb, *bias, *db, *Y;
@@ -378,6 +440,7 @@ static inline void floor_seq_init(floor_seq *q, int f32, const void *Xc, size_t 
     size_t es = f32 ? 4 : 8, L = FLOOR_L, d = floor_fan[0], nout = floor_units[L - 1];
     memset(q, 0, sizeof *q);
     q->f32 = f32, q->ew = ew, q->rows = rows, q->Bt = Bt, q->es = es;
+    q->t0 = floor_t0(f32, Bt);
     q->Xown = Xc ? NULL : bench_xmalloc(rows * d * es);
     q->X = Xc ? (const char *)Xc : q->Xown;
     q->Xb = bench_xmalloc(Bt * d * es);
@@ -455,9 +518,30 @@ static inline double floor_seq_run(floor_seq *q, int way, double *gather_s, doub
             memcpy(Xb + r * d * es, X + idx[s + r] * d * es, d * es);
         }
         tg += bench_now() - g0;
-        for (size_t l = 0; l < L; l++)
-            floor_layer(f32, B, floor_units[l], floor_fan[l], l ? Z[l - 1] : Xb, W[l], Z[l],
-                        ew ? q->bias : NULL, l + 1 < L);
+        for (size_t l = 0; l < L; l++) {
+            size_t u = floor_units[l], k = floor_fan[l];
+            if (q->t0 && l < 2) {
+                /* layer 0 as Z0^T = W0 Xb^T (u x B); layer 1 from it */
+                if (ew && l == 0) {
+                    for (size_t j = 0; j < u; j++)
+                        for (size_t r = 0; r < B; r++)
+                            f32 ? (((float *)Z[0])[j * B + r] = ((float *)q->bias)[j])
+                                : (((double *)Z[0])[j * B + r] = ((double *)q->bias)[j]);
+                } else if (ew) {
+                    for (size_t r = 0; r < B; r++)
+                        memcpy((char *)Z[1] + r * u * es, q->bias, u * es);
+                }
+                if (l == 0)
+                    floor_gemm_ab(f32, 0, 1, u, B, k, 1, W[0], Xb, ew ? 1 : 0, Z[0]);
+                else
+                    floor_gemm_ab(f32, 1, 1, B, u, k, 1, Z[0], W[1], ew ? 1 : 0, Z[1]);
+                if (ew)
+                    f32 ? floor_relu_f(B * u, Z[l]) : floor_relu_d(B * u, Z[l]);
+                continue;
+            }
+            floor_layer(f32, B, u, k, l ? Z[l - 1] : Xb, W[l], Z[l], ew ? q->bias : NULL,
+                        l + 1 < L);
+        }
         if (ew)
             f32 ? floor_delta_f(B * nout, Z[L - 1], (const float *)q->Y, 1.0f / (float)B)
                 : floor_delta_d(B * nout, Z[L - 1], (const double *)q->Y, 1.0 / (double)B);
@@ -465,15 +549,26 @@ static inline double floor_seq_run(floor_seq *q, int way, double *gather_s, doub
         for (size_t l = L; l-- > 0;) {
             size_t u = floor_units[l], k = floor_fan[l];
             void *Dn = D[l & 1];
-            if (ew)
+            /* layer 0 feature-major: D0^T (u x B) from layer 1, read as such */
+            int t_d = q->t0 && l == 0, t_in = q->t0 && l == 1;
+            if (ew && t_d)
+                f32 ? floor_bias_t_f(B, u, Dl, (float *)q->db, (float *)q->bias, 1e-30f)
+                    : floor_bias_t_d(B, u, Dl, (double *)q->db, (double *)q->bias, 1e-30);
+            else if (ew)
                 f32 ? floor_bias_f(B, u, Dl, (float *)q->db, (float *)q->bias, 1e-30f)
                     : floor_bias_d(B, u, Dl, (double *)q->db, (double *)q->bias, 1e-30);
-            if (l > 0) { /* Dn (B x k) = Dl (B x u) W (u x k) */
-                floor_gemm(f32, 0, 0, B, k, u, Dl, W[l], Dn);
+            if (l > 0) { /* Dn (B x k) = Dl (B x u) W (u x k), or its transpose */
+                if (t_in)
+                    floor_gemm(f32, 1, 1, k, B, u, W[l], Dl, Dn);
+                else
+                    floor_gemm(f32, 0, 0, B, k, u, Dl, W[l], Dn);
                 if (ew)
                     f32 ? floor_mask_f(B * k, Dn, Z[l - 1]) : floor_mask_d(B * k, Dn, Z[l - 1]);
             }
-            if (way == FLOOR_SGD) /* the weight step: W += a Dl^T A */
+            if (t_d || t_in) /* the weight step as libann's in that order */
+                floor_mom_step_t(f32, way, u, k, B, Dl, l ? Z[l - 1] : Xb, W[l], V[l], t_d,
+                                 way == FLOOR_SGD ? a : 1e-30, &tp);
+            else if (way == FLOOR_SGD) /* the weight step: W += a Dl^T A */
                 floor_gemm_ab(f32, 1, 0, u, k, B, a, Dl, l ? Z[l - 1] : Xb, 1, W[l]);
             else /* lr: small enough that W stays as filled */
                 tp += floor_mom_step(f32, way, u, k, B, Dl, l ? Z[l - 1] : Xb, W[l], V[l],

@@ -28,7 +28,16 @@
  * v = mu v, on a v fresh from the GEMM; 4 streams over the parameters
  * against the one-pass update's 5): what libann's bit-exact momentum step
  * adds to SGD's GEMMs (a GEMM can write only one of v and w, and both
- * change at every step). */
+ * change at every step).
+ *
+ * Each product is also timed as its transpose (C^T = op(B)^T op(A)^T:
+ * the same sums with OpenBLAS packing the other operand first), and
+ * epoch_orient_s is the floor with each product in the faster of the two:
+ * libann computes layer 0 that way round where it measured faster
+ * (float32, one thread, SkylakeX kernels; lib/engine_tmpl.h t0_use), so
+ * this is the floor for an implementation free to pick each product's
+ * order (a lower bound: not every combination of orders is a consistent
+ * layout). */
 #include "bench_floor.h"
 
 void openblas_set_num_threads(int);
@@ -144,6 +153,7 @@ int main(int argc, char **argv)
     size_t nfull = rows / Bt, rem = rows % Bt;
 
     double epoch_all = 0, epoch_nodx0 = 0, epoch_best = 0, infer = 0, infer_best = 0;
+    double epoch_orient = 0; /* each product in the faster of its two orientations */
     double dx0 = 0;
     for (int pass = 0; pass < 2; pass++) { /* full batches, then the remainder */
         size_t B = pass ? rem : Bt, count = pass ? (rem ? 1 : 0) : nfull;
@@ -161,16 +171,22 @@ int main(int argc, char **argv)
                                                     shp[p][3], shp[p][4])
                                         : tt;
                 double best = tt < t1 ? tt : t1;
+                /* the same product as its transpose, C^T = op(B)^T op(A)^T
+                 * (the output in the other order, at the thread count) */
+                openblas_set_num_threads(threads);
+                double ts = time_gemm(!(int)shp[p][1], !(int)shp[p][0], shp[p][3], shp[p][2],
+                                      shp[p][4]);
                 epoch_all += (double)count * tt;
                 if (!(l == 0 && p == 2))
-                    epoch_nodx0 += (double)count * tt, epoch_best += (double)count * best;
+                    epoch_nodx0 += (double)count * tt, epoch_best += (double)count * best,
+                        epoch_orient += (double)count * (ts < tt ? ts : tt);
                 else
                     dx0 += (double)count * tt;
                 printf("{\"work\":\"roofline-shape\",\"prec\":\"%s\",\"threads\":%d,"
                        "\"layer\":%zu,\"product\":\"%s\",\"M\":%zu,\"N\":%zu,\"K\":%zu,"
-                       "\"us\":%.3f,\"us_1thread\":%.3f,\"gflops\":%.2f}\n",
+                       "\"us\":%.3f,\"us_1thread\":%.3f,\"us_transposed\":%.3f,\"gflops\":%.2f}\n",
                        argv[1], threads, l, nm[p], shp[p][2], shp[p][3], shp[p][4], tt * 1e6,
-                       t1 * 1e6, 2e-9 * (double)(shp[p][2] * shp[p][3] * shp[p][4]) / tt);
+                       t1 * 1e6, ts * 1e6, 2e-9 * (double)(shp[p][2] * shp[p][3] * shp[p][4]) / tt);
             }
         }
     }
@@ -201,12 +217,12 @@ int main(int argc, char **argv)
            "\"infer_sps\":%.1f,\"params\":%zu,\"upd_sgd_s\":%.5f,\"upd_momentum_s\":%.5f,"
            "\"upd_adam_s\":%.5f,\"min_momentum_ratio\":%.4f,\"min_adam_ratio\":%.4f,"
            "\"seq_epoch_s\":%.5f,\"seq_gather_s\":%.5f,\"seq_ceiling\":%.4f,"
-           "\"upd_momentum_carried_s\":%.5f}\n",
+           "\"upd_momentum_carried_s\":%.5f,\"epoch_orient_s\":%.5f,\"seq_t0\":%d}\n",
            argv[1], threads, rows, Bt, epoch_all, epoch_nodx0, epoch_best, dx0,
            (double)rows / epoch_nodx0, infer, infer_best, 1000.0 / infer, n_params,
            upd[0] * steps, upd[1] * steps, upd[2] * steps,
            (epoch_nodx0 + upd[1] * steps) / epoch_nodx0,
            (epoch_nodx0 + upd[2] * steps) / epoch_nodx0, seq, seq_gather, epoch_nodx0 / seq,
-           upd[3] * steps);
+           upd[3] * steps, epoch_orient, floor_t0(f32, Bt));
     return 0;
 }

@@ -153,7 +153,15 @@ for prec, thr, opt in configs:
     if opt in ("sgd", "momentum"):
         need = 0.9 if thr == "1" else 0.85
         ceil = mom_ceiling(lib) if opt == "momentum" else None
+        # against the floor with each product in its faster order (the
+        # roofline run's factor, same repeat): where libann uses the other
+        # order for layer 0, what its ratio would be without that gain
+        orf = by_rep([r for r in fl if r.get("epoch_orient_s")],
+                     lambda r: r["epoch_orient_s"] / r["epoch_s"])
+        ro = summ([r["floor_epoch_s"] * r["epochs"] / r["train_s"] * orf[r["rep"]]
+                   for r in lib if r.get("floor_epoch_s") and r["rep"] in orf])
         checks.append((f"train {prec} {thr} thread(s) {opt} ≥ {need} × GEMM floor (no layer-0 input grad; adjacent floor)"
+                       + (f"; against the floor with each product in its faster order: {fmt(ro)}" if ro else "")
                        + (f"; ceiling, floor ÷ momentum sequence: {fmt(ceil)}" if ceil else ""),
                        fmt(rf), rf is not None and rf[0] >= need,
                        out_of_reach(ceil, need, "ceiling")))
@@ -374,13 +382,31 @@ if mem:
 # roofline
 P("## GEMM floor (OpenBLAS alone at libann's shapes)")
 P("")
-P("| prec | thr | epoch, all products s | epoch, no layer-0 input grad s | best per-product threads s | samples/s | 1000 predictions ms |")
-P("|---|---|---|---|---|---|---|")
+orient = all(r.get("epoch_orient_s") for fl in floors.values() for r in fl)
+P("| prec | thr | epoch, all products s | epoch, no layer-0 input grad s | best per-product threads s | "
+  + ("each product in its faster order s | that ÷ the floor | " if orient else "")
+  + "samples/s | 1000 predictions ms |")
+P("|---|---|---|---|---|" + ("---|---|" if orient else "") + "---|---|")
 for (prec, thr), fl in sorted(floors.items()):
     P(f"| {prec} | {thr} | {fmt(summ([r['epoch_all_s'] for r in fl]), 3)} | {fmt(summ([r['epoch_s'] for r in fl]), 3)} | "
-      f"{fmt(summ([r['epoch_best_s'] for r in fl]), 3)} | {fmt(summ([r['rows']/r['epoch_s'] for r in fl]))} | "
+      f"{fmt(summ([r['epoch_best_s'] for r in fl]), 3)} | "
+      + (f"{fmt(summ([r['epoch_orient_s'] for r in fl]), 3)} | "
+         f"{fmt(summ([r['epoch_orient_s'] / r['epoch_s'] for r in fl]), 3)} | " if orient else "")
+      + f"{fmt(summ([r['rows']/r['epoch_s'] for r in fl]))} | "
       f"{fmt(summ([1000*r['infer_1000_s'] for r in fl]), 3)} |")
 P("")
+if orient:
+    P("The floor times each product as a step writes it (Z = X·Wᵀ, dW = Dᵀ·A, P = D·W, row-major), "
+      "which is the floor the targets use. OpenBLAS can also compute each one as its transpose "
+      "(Zᵀ = W·Xᵀ and so on: the same sums, with the other operand packed first), and for some "
+      "shapes that is faster; *each product in its faster order* is the floor with every product "
+      "free to take the faster of the two (a lower bound: not every combination is a consistent "
+      "layout). libann computes layer 0 in feature-major order (Z0ᵀ = W0·Xᵀ, its activations and "
+      "deltas u0 × B) in float32 on one thread with OpenBLAS's SkylakeX kernels, where that was "
+      "faster in place (lib/engine_tmpl.h `t0_use`), so there its ratio to the floor includes "
+      "that gain; libann ÷ this lower floor is in the Targets notes. The step and momentum "
+      "sequences below take the same order wherever libann does (`seq_t0` in the records).")
+    P("")
 seqr = [r for r in rows if r.get("work") == "roofline" and r.get("seq_epoch_s")]
 if seqr:
     P("### The step sequence: the floor's products in a step's order, with the gather")

@@ -165,6 +165,12 @@ typedef int (*ann__range_fn)(void *ctx, size_t lo, size_t hi);
 ann__helper *ann__helper_start(void);
 void ann__helper_stop(ann__helper *h);
 int ann__helper_run(ann__helper *h, ann__range_fn fn, void *ctx, size_t n, size_t chunk);
+/* Layer 0 in feature-major order (engine_tmpl.h, forward): whether
+ * OpenBLAS's kernels are ones it was measured faster on (SkylakeX and
+ * its successors, which share its GEMM kernels). */
+int ann__blas_t0_kernels(void);
+/* tests: 0 = by the rule, 1 = never, 2 = wherever the shapes allow it */
+extern int ann__t0_mode;
 extern int ann__helper_off;             /* tests: start none */
 extern int ann__helper_sync;            /* tests: the helper takes every task */
 extern atomic_ulong ann__helper_taken;  /* tests: tasks helpers took */
@@ -267,6 +273,13 @@ typedef struct ann__ws {
      * pre-activations instead and leaves 2 here if any is not finite
      * (the rows must then be checked), 0 if all are. */
     int x_deferred;
+    /* Layer 0 in feature-major order (ann__t0_use): set by forward for the
+     * forward/backward pair on these buffers when t0_ok (set by the
+     * training calls, whose backward knows it) and the rule allow it.
+     * Layer 0's pre-activations and activations (a[0]) are then u0 x B,
+     * its deltas too; every other buffer keeps its row-major layout. */
+    int t0_ok;
+    int t0;
     /* Weights stepped by plain SGD's fused GEMM (backward_update on a
      * BLAS-sized layer, B > 1) are not checked by the step: it sets this
      * to 1.  The next forward then looks at row 0 of every BLAS-sized

@@ -7,6 +7,7 @@
 
 #include <cblas.h>
 #include <pthread.h>
+#include <string.h>
 
 /* ---- the concurrency gate ----------------------------------------------
  * OpenBLAS keeps a fixed table of per-thread work buffers; about 150
@@ -104,6 +105,25 @@ void ann__saxpy(size_t n, float a, const float *x, float *y)
 int ann__blas_threads(void)
 {
     return openblas_get_num_threads();
+}
+
+int ann__t0_mode;
+
+/* OpenBLAS's core name is fixed for the process (DYNAMIC_ARCH picks it at
+ * load time, or OPENBLAS_CORETYPE does), so it is read once. */
+int ann__blas_t0_kernels(void)
+{
+    static atomic_int known; /* 0 unknown, 1 no, 2 yes */
+    int k = atomic_load(&known);
+    if (!k) {
+        const char *c = openblas_get_corename();
+        k = c && (!strcmp(c, "SkylakeX") || !strcmp(c, "Cooperlake") ||
+                  !strcmp(c, "SapphireRapids"))
+                ? 2
+                : 1;
+        atomic_store(&known, k);
+    }
+    return k == 2;
 }
 
 /* C (N x N, upper triangle) += A^T A, A is K x N row-major. */

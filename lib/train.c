@@ -202,6 +202,7 @@ static ann_status fit_common(ann *m, const char *fn, const ann_matrix *Xm,
     memset(&lm, 0, sizeof lm);
     int had_m = m->opt_m != NULL, had_v = m->opt_v != NULL;
     int wsr = ann__ws_init(&ws, m, B, 1);
+    ws.t0_ok = 1; /* its backward follows its forward (ann__ws.t0) */
     if (use_lm && !wsr)
         wsr = ann__lm_init(m, &lm, n_train);
     snap.buf = malloc(3 * pbytes);
@@ -496,6 +497,7 @@ static ann_status train_batch_common(ann *m, const char *fn, const ann_matrix *X
     int had_m = m->opt_m != NULL, had_v = m->opt_v != NULL;
     ann__ws ws;
     int wsr = ann__ws_init(&ws, m, n_rows, 1);
+    ws.t0_ok = 1; /* its backward follows its forward (ann__ws.t0) */
     ann__snapshot snap = {malloc(3 * pbytes), 0, 0};
     if (wsr || !snap.buf || ann__alloc_opt_state(m)) {
         st = wsr == -2 ? ann__fail(m, 1, ANN_ERR_TOO_LARGE, "%s: n_rows too large", fn)
