@@ -273,9 +273,10 @@ typedef struct ann__ws {
      * pre-activations instead and leaves 2 here if any is not finite
      * (the rows must then be checked), 0 if all are. */
     int x_deferred;
-    /* Layer 0 in feature-major order (ann__t0_use): set by forward for the
-     * forward/backward pair on these buffers when t0_ok (set by the
-     * training calls, whose backward knows it) and the rule allow it.
+    /* Layer 0 in feature-major order (engine_tmpl.h t0_use): set by
+     * forward for the forward/backward pair on these buffers when t0_ok
+     * (set by the training calls, whose backward knows it) and the rule
+     * allow it.
      * Layer 0's pre-activations and activations (a[0]) are then u0 x B,
      * its deltas too; every other buffer keeps its row-major layout. */
     int t0_ok;

@@ -617,14 +617,17 @@ static void SFX(unscale_out)(const ann *m, ann__ws *ws, size_t B)
  * Fashion-MNIST shape (128 x 256 x 784: 350-378 us against 386-406, hot;
  * 22 us a step in place), and the products that meet the transposed
  * buffers (layer 1's forward and input gradient, layer 0's weight
- * gradient) cost the same: a float32 epoch of 784-256-128-10 at batch
- * 128 took 9.8 ms less (8 paired fits, 6 faster).  In float64, or on two
- * threads, the same order was 0-18% slower, and at batch 512, or with 64
- * units at batch 128, no faster (bench sweep of the four products over
- * batch 32-512, 64-1024 units, 64-2048 inputs), hence the rule.  Every
- * product computes the same sums in the same order either way (OpenBLAS
- * accumulates each element along k alone): the weights are the same bits
- * (tests/test_t0.c compares whole fits). */
+ * gradient) cost the same.  A float32 epoch of 784-256-128-10 (1-epoch
+ * fits alternating in one process, medians) took 12-14 ms less with SGD
+ * at batch 128, 21 with momentum, 13 with Adam; 70 ms less at batch 32,
+ * 24 at 64, and 8 ms more at 256.  In float64, or on two threads, the
+ * same order was 0-18% slower for that product (an SGD epoch at two
+ * threads, forced: 12 ms more), and at batch 512, or with 64 units at
+ * batch 128, the four products were no faster (bench sweep over batch
+ * 32-512, 64-1024 units, 64-2048 inputs), hence the rule.  Every product
+ * computes the same sums in the same order either way (OpenBLAS's
+ * SkylakeX GEMM kernels accumulate each element along k alone): the
+ * weights are the same bits (tests/test_t0.c compares whole fits). */
 static int SFX(t0_use)(const ann *m, const ann__ws *ws, size_t B)
 {
     if (sizeof(T) != sizeof(float) || !ws->t0_ok || ann__t0_mode == 1 || m->n_layers < 2 ||
