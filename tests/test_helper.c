@@ -200,10 +200,10 @@ static void test_signals_blocked(void **state)
     assert_int_equal(sigismember(&after, SIGINT), 0);
     job j;
     job_init(&j, 64);
-    /* ann__helper_sync waits a bounded time for the helper: on a loaded
-     * machine (the test suites run in parallel) it may not run in time,
-     * and then the caller does every chunk; try again until it has run
-     * one, which is what is checked */
+    /* ann__helper_sync waits until the helper has taken the task, not
+     * until it has claimed a chunk: on a loaded machine (the suites run
+     * in parallel) the caller may claim every chunk first.  Try again
+     * until the helper has run one, whose signal mask is what is checked */
     for (int tries = 0; tries < 100 && !atomic_load(&j.helper_did); tries++) {
         ann__helper_sync = 1;
         assert_int_equal(ann__helper_run(h, mask_fn, &j, 64, 1), 0);
