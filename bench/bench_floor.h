@@ -322,14 +322,16 @@ enum { FLOOR_SGD = 0, FLOOR_MOM_CARRIED, FLOOR_MOM_BETA, FLOOR_MOM_AXPY };
 FLOOR_MOM_PASSES(float, f)
 FLOOR_MOM_PASSES(double, d)
 
-/* one layer's momentum step, the way given (W, V: u x k); returns the
- * seconds of its one-thread pass (0 for AXPY) */
-static inline double floor_mom_step(int f32, int way, size_t u, size_t k, size_t B,
-                                    const void *D, const void *A, void *W, void *V, double lr,
-                                    double mu)
+/* one layer's momentum step, the way given (W, V: u x k), with the
+ * weight gradient op(D) op(A) (ta, tb = 1, 0: D^T A; with layer 0
+ * feature-major, 0, 0 for layer 0's D0^T A and 1, 1 for layer 1's
+ * D^T (A0^T)^T); returns the seconds of its one-thread pass (0 for AXPY) */
+static inline double floor_mom_step(int f32, int way, int ta, int tb, size_t u, size_t k,
+                                    size_t B, const void *D, const void *A, void *W, void *V,
+                                    double lr, double mu)
 {
     size_t n = u * k;
-    floor_gemm_ab(f32, 1, 0, u, k, B, 1, D, A, way == FLOOR_MOM_CARRIED ? 1 : mu, V);
+    floor_gemm_ab(f32, ta, tb, u, k, B, 1, D, A, way == FLOOR_MOM_CARRIED ? 1 : mu, V);
     double t0 = bench_now();
     if (way == FLOOR_MOM_CARRIED)
         f32 ? floor_momc_f(n, W, V, (float)lr, (float)mu) : floor_momc_d(n, W, V, lr, mu);
@@ -340,34 +342,6 @@ static inline double floor_mom_step(int f32, int way, size_t u, size_t k, size_t
     else
         cblas_daxpy((blasint)n, -lr, V, 1, W, 1);
     return way == FLOOR_MOM_AXPY ? 0 : bench_now() - t0;
-}
-
-/* A weight step of layer 0 (t_d: D is D0^T, u x B) or layer 1 (A is
- * A0^T, k x B) with layer 0 feature-major: SGD's (way FLOOR_SGD, W += a
- * D^T A) or momentum's, as floor_mom_step; adds its pass's seconds to
- * *pass_s. */
-static inline void floor_mom_step_t(int f32, int way, size_t u, size_t k, size_t B,
-                                    const void *D, const void *A, void *W, void *V, int t_d,
-                                    double a, double *pass_s)
-{
-    int ta = !t_d, tb = !t_d;
-    if (way == FLOOR_SGD) {
-        floor_gemm_ab(f32, ta, tb, u, k, B, a, D, A, 1, W);
-        return;
-    }
-    size_t n = u * k;
-    floor_gemm_ab(f32, ta, tb, u, k, B, 1, D, A, way == FLOOR_MOM_CARRIED ? 1 : 0.9, V);
-    double t0 = bench_now();
-    if (way == FLOOR_MOM_CARRIED)
-        f32 ? floor_momc_f(n, W, V, (float)a, 0.9f) : floor_momc_d(n, W, V, a, 0.9);
-    else if (way == FLOOR_MOM_BETA)
-        f32 ? floor_momw_f(n, W, V, (float)a) : floor_momw_d(n, W, V, a);
-    else if (f32)
-        cblas_saxpy((blasint)n, (float)-a, V, 1, W, 1);
-    else
-        cblas_daxpy((blasint)n, -a, V, 1, W, 1);
-    if (way != FLOOR_MOM_AXPY)
-        *pass_s += bench_now() - t0;
 }
 
 /* ---- the step sequence ---------------------------------------------------
@@ -565,14 +539,14 @@ static inline double floor_seq_run(floor_seq *q, int way, double *gather_s, doub
                 if (ew)
                     f32 ? floor_mask_f(B * k, Dn, Z[l - 1]) : floor_mask_d(B * k, Dn, Z[l - 1]);
             }
-            if (t_d || t_in) /* the weight step as libann's in that order */
-                floor_mom_step_t(f32, way, u, k, B, Dl, l ? Z[l - 1] : Xb, W[l], V[l], t_d,
-                                 way == FLOOR_SGD ? a : 1e-30, &tp);
-            else if (way == FLOOR_SGD) /* the weight step: W += a Dl^T A */
-                floor_gemm_ab(f32, 1, 0, u, k, B, a, Dl, l ? Z[l - 1] : Xb, 1, W[l]);
+            /* the weight step from Dl^T A, in libann's order: D0^T is read
+             * as stored, A0^T transposed back */
+            int ta = !t_d, tb = t_in;
+            if (way == FLOOR_SGD) /* W += a Dl^T A */
+                floor_gemm_ab(f32, ta, tb, u, k, B, a, Dl, l ? Z[l - 1] : Xb, 1, W[l]);
             else /* lr: small enough that W stays as filled */
-                tp += floor_mom_step(f32, way, u, k, B, Dl, l ? Z[l - 1] : Xb, W[l], V[l],
-                                     1e-30, 0.9);
+                tp += floor_mom_step(f32, way, ta, tb, u, k, B, Dl, l ? Z[l - 1] : Xb, W[l],
+                                     V[l], 1e-30, 0.9);
             Dl = Dn;
         }
     }
