@@ -25,6 +25,67 @@
 
 static int k_scan(const ann__view *v, int f32_limit);
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+/* out[j] = d[j][0] + d[j][1] + ... + d[j][B-1] for the 8 rows d[j] =
+ * d + j * B, added in that order (engine_tmpl.h mul_deriv_rows).  With
+ * AVX2, 8 x 8 blocks are transposed in registers so that each step adds
+ * one column of the block to the 8 sums at once: 2.6 us against 5.6 for
+ * the 16-row loop over a 256 x 128 block in L1/L2 (which the compiler
+ * vectorises across rows, gathering each vector with vinsertps). */
+static inline void rowsum8_f(const float *restrict d, size_t B, float *restrict out)
+{
+    size_t r0 = 0;
+#if defined(__AVX2__)
+    if (B >= 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (; r0 + 8 <= B; r0 += 8) {
+            const float *p = d + r0;
+            __m256 a0 = _mm256_loadu_ps(p), a1 = _mm256_loadu_ps(p + B);
+            __m256 a2 = _mm256_loadu_ps(p + 2 * B), a3 = _mm256_loadu_ps(p + 3 * B);
+            __m256 a4 = _mm256_loadu_ps(p + 4 * B), a5 = _mm256_loadu_ps(p + 5 * B);
+            __m256 a6 = _mm256_loadu_ps(p + 6 * B), a7 = _mm256_loadu_ps(p + 7 * B);
+            __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+            __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+            __m256 t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5);
+            __m256 t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
+            __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+            __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            /* c_q: column r0 + q of the block (lane j: row j) */
+            __m256 c0 = _mm256_permute2f128_ps(s0, s4, 0x20);
+            __m256 c1 = _mm256_permute2f128_ps(s1, s5, 0x20);
+            __m256 c2 = _mm256_permute2f128_ps(s2, s6, 0x20);
+            __m256 c3 = _mm256_permute2f128_ps(s3, s7, 0x20);
+            __m256 c4 = _mm256_permute2f128_ps(s0, s4, 0x31);
+            __m256 c5 = _mm256_permute2f128_ps(s1, s5, 0x31);
+            __m256 c6 = _mm256_permute2f128_ps(s2, s6, 0x31);
+            __m256 c7 = _mm256_permute2f128_ps(s3, s7, 0x31);
+            acc = r0 ? _mm256_add_ps(acc, c0) : c0; /* the sums start at d[j][0] */
+            acc = _mm256_add_ps(acc, c1);
+            acc = _mm256_add_ps(acc, c2);
+            acc = _mm256_add_ps(acc, c3);
+            acc = _mm256_add_ps(acc, c4);
+            acc = _mm256_add_ps(acc, c5);
+            acc = _mm256_add_ps(acc, c6);
+            acc = _mm256_add_ps(acc, c7);
+        }
+        _mm256_storeu_ps(out, acc);
+    }
+#endif
+    if (r0 == 0) {
+        for (size_t j = 0; j < 8; j++)
+            out[j] = d[j * B];
+        r0 = 1;
+    }
+    for (; r0 < B; r0++)
+        for (size_t j = 0; j < 8; j++)
+            out[j] += d[j * B + r0];
+}
+
 /* The double instantiation's row loads check float data too
  * (engine_tmpl.h). */
 static inline int over_f(const void *src, size_t n, uint32_t lim);

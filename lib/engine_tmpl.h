@@ -646,13 +646,31 @@ static int SFX(t0_use)(const ann *m, const ann__ws *ws, size_t B)
            ann__blas_t0_kernels();
 }
 
-/* db[j] = D[j][0] + D[j][1] + ... + D[j][B-1] for the n rows of D (n x B),
- * added in that order (the bits of mul_deriv_sum's sums over the same
- * deltas in row-major order), 16 rows at a time so that their additions
- * overlap. */
-static void SFX(row_sums)(size_t n, size_t B, const T *restrict D, T *restrict db)
+/* mul_deriv on D (n x B, feature-major) and the sums of its rows into db
+ * (db[j] = D[j][0] + D[j][1] + ... + D[j][B-1], in that order: the bits
+ * of mul_deriv_sum's sums over the same deltas in row-major order).
+ * Float rows 8 at a time, each block summed by rowsum8_f (engine.c)
+ * right after mul_deriv while it is in L1; the rest 16 rows at a time so
+ * that their additions overlap.  This replaced a mul_deriv pass over all
+ * of D followed by the 16-row sums.  Float32 Fashion-MNIST, one thread
+ * (layer 0: 256 x 128): the sums alone 2.6 us a step against 5.6, hot
+ * (1.4 ms an epoch); 40 paired 1-epoch SGD fits took 2.3 ms less (median
+ * of the differences; runs of 12 pairs scattered -4.5..+4.6 ms), with
+ * the same weights to the bit. */
+static void SFX(mul_deriv_rows)(ann_activation act, T slope, size_t n, size_t B,
+                                const T *restrict A, T *restrict D, T *restrict db)
 {
-    for (size_t j0 = 0; j0 < n; j0 += 16) {
+    size_t j0 = 0;
+    if (sizeof(T) == sizeof(float))
+        for (; j0 + 8 <= n; j0 += 8) {
+            SFX(mul_deriv)(act, slope, 8 * B, A + j0 * B, D + j0 * B);
+            rowsum8_f((const float *)(const void *)(D + j0 * B), B,
+                      (float *)(void *)(db + j0));
+        }
+    if (j0 == n)
+        return;
+    SFX(mul_deriv)(act, slope, (n - j0) * B, A + j0 * B, D + j0 * B);
+    for (; j0 < n; j0 += 16) {
         size_t nj = n - j0 < 16 ? n - j0 : 16;
         const T *d = D + j0 * B;
         T acc[16];
@@ -1256,8 +1274,8 @@ static int SFX(backward_upd)(ann *m, ann__ws *ws, const T *x, const T *y, size_t
              * With it, layer l - 1's bias gradient. */
             if (t_in) {
                 GEMM(1, 1, fan, B, u, 1, W, fan, D, u, 0, Dn, B);
-                SFX(mul_deriv)(m->acts[0], slope, fan * B, prev, Dn);
-                SFX(row_sums)(fan, B, Dn, grad + m->b_off[0]);
+                SFX(mul_deriv_rows)(m->acts[0], slope, fan, B, prev, Dn,
+                                    grad + m->b_off[0]);
             } else {
                 SFX(mm_dw)(B, u, fan, D, W, Dn);
                 SFX(mul_deriv_sum)(m->acts[l - 1], slope, B, fan, prev, Dn,

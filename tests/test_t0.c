@@ -10,8 +10,10 @@
  * (ws.w_pending) still sees a non-finite weight in any neuron; and whole
  * fits and ann_train_batch calls give the same bytes with the path
  * forced on and off, for every optimizer, with and without L2, with two
- * and three layers, on converted and native rows, including the refusal
- * of a bad row and of an overflowing step.  Where OpenBLAS's kernels are
+ * and three layers, on converted and native rows, on shapes that leave
+ * partial blocks in the fused delta-and-bias pass (units not a multiple
+ * of 8, batches of 5, 12 and 21), including the refusal of a bad row and
+ * of an overflowing step.  Where OpenBLAS's kernels are
  * not the ones the rule trusts, the fits are compared to rounding
  * instead (each product's sums need not then be the same bits). */
 #include <cblas.h>
@@ -122,6 +124,8 @@ static ann_status fit(ann *m, const t0_case *c, const t0_data *d)
  * scales each step to about lr whatever the gradient's size, so a
  * difference in the last bits of a gradient moves a weight by up to lr
  * times its relative size). */
+static int took(ann *m, size_t B, int ok, int mode);
+
 static void assert_close(const ann *a, const ann *b, size_t layers, const char *what)
 {
     for (size_t l = 0; l < layers; l++) {
@@ -142,32 +146,40 @@ static void assert_close(const ann *a, const ann *b, size_t layers, const char *
     }
 }
 
-/* Fit the case with the path never taken and with it forced: the same
- * bytes (parameters, optimizer state, steps), or, on kernels the rule
- * does not trust, the same weights to rounding. */
-static void compare_fits(const t0_case *c, const t0_data *d, const char *what)
+/* The two models (path off, on) saved: the same bytes (parameters,
+ * optimizer state, steps), or, on kernels the rule does not trust, the
+ * same weights to rounding.  Destroys both. */
+static void assert_same_models(ann *m[2], size_t layers, const char *what)
 {
-    ann *m[2];
     unsigned char *bufs[2];
     size_t sizes[2];
-    for (int on = 0; on < 2; on++) {
-        ann__t0_mode = on ? 2 : 1;
-        m[on] = make_model(c);
-        ASSERT_OK(fit(m[on], c, d));
+    for (int on = 0; on < 2; on++)
         bufs[on] = t_save_mem(m[on], &sizes[on]);
-    }
-    ann__t0_mode = 0;
     if (ann__blas_t0_kernels()) {
         assert_int_equal(sizes[0], sizes[1]);
         if (memcmp(bufs[0], bufs[1], sizes[0]) != 0)
             fail_msg("%s: feature-major layer 0 changed the model", what);
     } else {
-        assert_close(m[0], m[1], (size_t)c->layers, what);
+        assert_close(m[0], m[1], layers, what);
     }
     for (int on = 0; on < 2; on++) {
         free(bufs[on]);
         ann_destroy(m[on]);
     }
+}
+
+/* Fit the case with the path never taken and with it forced
+ * (assert_same_models). */
+static void compare_fits(const t0_case *c, const t0_data *d, const char *what)
+{
+    ann *m[2];
+    for (int on = 0; on < 2; on++) {
+        ann__t0_mode = on ? 2 : 1;
+        m[on] = make_model(c);
+        ASSERT_OK(fit(m[on], c, d));
+    }
+    ann__t0_mode = 0;
+    assert_same_models(m, (size_t)c->layers, what);
 }
 
 static void test_fits_same_bytes(void **state)
@@ -203,8 +215,6 @@ static void test_train_batch_same_bytes(void **state)
     t0_data d;
     data_init(&d);
     t0_case c = {ANN_OPTIMIZER_MOMENTUM, 0, 2, 0, 1e-4, ANN_ACT_RELU};
-    unsigned char *bufs[2];
-    size_t sizes[2];
     ann *m[2];
     for (int on = 0; on < 2; on++) {
         ann__t0_mode = on ? 2 : 1;
@@ -213,20 +223,58 @@ static void test_train_batch_same_bytes(void **state)
             ASSERT_OK(ann_train_batch(m[on], d.X + s * IN, d.Y + s * H1, 32));
             ASSERT_OK(ann_train_batch(m[on], d.X + s * IN, d.Y + s * H1, 12));
         }
-        bufs[on] = t_save_mem(m[on], &sizes[on]);
     }
     ann__t0_mode = 0;
-    if (ann__blas_t0_kernels()) {
-        assert_int_equal(sizes[0], sizes[1]);
-        assert_memory_equal(bufs[0], bufs[1], sizes[0]);
-    } else {
-        assert_close(m[0], m[1], 2, "ann_train_batch");
-    }
-    for (int on = 0; on < 2; on++) {
-        free(bufs[on]);
-        ann_destroy(m[on]);
-    }
+    assert_same_models(m, 2, "ann_train_batch");
     data_free(&d);
+}
+
+/* Shapes the fused delta-and-bias pass (engine_tmpl.h mul_deriv_rows)
+ * takes apart: 100 units in layer 0 (12 blocks of 8 rows and 4 rows
+ * over), batches of 5 (fewer columns than one 8 x 8 block), 12 and 21
+ * (a block and 4 or 5 columns over), with a leaky ReLU; wide enough that
+ * the path is taken at 5 rows (5 x 100 x 2100 multiply-adds).  The same
+ * bytes with the path on and off. */
+#define ODD_IN 2100
+#define ODD_U0 100
+#define ODD_U1 2050
+#define ODD_ROWS 48
+static void test_odd_shapes_same_bytes(void **state)
+{
+    (void)state;
+    int threads0 = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    double *X = malloc(ODD_ROWS * ODD_IN * sizeof *X), *Y = calloc(ODD_ROWS * 3, sizeof *Y);
+    assert_true(X && Y);
+    uint64_t sd = 17;
+    for (size_t r = 0; r < ODD_ROWS; r++) {
+        Y[r * 3 + r % 3] = 1;
+        for (size_t j = 0; j < ODD_IN; j++)
+            X[r * ODD_IN + j] = t_unif(&sd) < 0.5 ? 0.0 : t_unif(&sd) - 0.2 + 0.1 * (double)(r % 3);
+    }
+    size_t units[] = {ODD_U0, ODD_U1, 3};
+    ann_activation acts[] = {ANN_ACT_LEAKY_RELU, ANN_ACT_RELU, ANN_ACT_SOFTMAX};
+    const size_t Bs[] = {5, 12, 21};
+    ann *m[2];
+    for (int on = 0; on < 2; on++) {
+        ASSERT_OK(ann_create(&m[on], ODD_IN, 3, units, acts));
+        ASSERT_OK(ann_set_param(m[on], ANN_PARAM_PRECISION, ANN_PRECISION_F32));
+        ASSERT_OK(ann_set_param(m[on], ANN_PARAM_LOSS, ANN_LOSS_CROSS_ENTROPY));
+        ASSERT_OK(ann_set_param(m[on], ANN_PARAM_LEAKY_SLOPE, 0.1));
+        ASSERT_OK(ann_set_param(m[on], ANN_PARAM_LEARNING_RATE, 0.05));
+        ASSERT_OK(ann_set_param(m[on], ANN_PARAM_SEED, 9));
+        ASSERT_OK(ann_reinit(m[on]));
+        for (size_t b = 0; b < 3; b++) /* the path is taken at every batch size */
+            assert_int_equal(took(m[on], Bs[b], 1, on ? 2 : 1), on);
+        ann__t0_mode = on ? 2 : 1;
+        for (size_t s = 0, b = 0; s + 21 <= ODD_ROWS; s += 9, b = (b + 1) % 3)
+            ASSERT_OK(ann_train_batch(m[on], X + s * ODD_IN, Y + s * 3, Bs[b]));
+        ann__t0_mode = 0;
+    }
+    assert_same_models(m, 3, "odd shapes");
+    free(X);
+    free(Y);
+    openblas_set_num_threads(threads0);
 }
 
 /* A NaN in a late row, and a learning rate that overflows the weights:
@@ -417,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_forward_layout),
         cmocka_unit_test(test_fits_same_bytes),
         cmocka_unit_test(test_train_batch_same_bytes),
+        cmocka_unit_test(test_odd_shapes_same_bytes),
         cmocka_unit_test(test_refusals_same),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
