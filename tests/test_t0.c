@@ -120,12 +120,13 @@ static ann_status fit(ann *m, const t0_case *c, const t0_data *d)
     return ann_fit_labels_view(m, &xv, d->lab);
 }
 
+/* ws.t0 after a forward pass (defined with the engine tests below) */
+static int took(ann *m, size_t B, int ok, int mode);
+
 /* Every weight of a and b within 1e-4 of the layer's largest (Adam
  * scales each step to about lr whatever the gradient's size, so a
  * difference in the last bits of a gradient moves a weight by up to lr
  * times its relative size). */
-static int took(ann *m, size_t B, int ok, int mode);
-
 static void assert_close(const ann *a, const ann *b, size_t layers, const char *what)
 {
     for (size_t l = 0; l < layers; l++) {
